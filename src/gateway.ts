@@ -1,0 +1,101 @@
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { GatewayConfig } from './config/schema.js';
+import { compileTrustedProxies } from './http/client-address.js';
+import type { Logger } from './logger.js';
+import { createMetrics, type GatewayMetrics } from './metrics.js';
+import { Forwarder } from './proxy/forwarder.js';
+import { WebSocketProxy } from './proxy/websocket-proxy.js';
+import { AdminHandler } from './server/admin-handler.js';
+import { MainHandler } from './server/main-handler.js';
+
+export interface Gateway {
+  readonly mainAddress: AddressInfo;
+  readonly adminAddress: AddressInfo;
+  readonly metrics: GatewayMetrics;
+  /** Stops accepting, lets in-flight requests finish (up to server.shutdownTimeoutMs), flushes, closes. */
+  stop(): Promise<void>;
+}
+
+export interface GatewayOptions {
+  logger: Logger;
+  /** Default true; tests turn Node's process metrics off to keep scrapes small. */
+  collectDefaultMetrics?: boolean;
+}
+
+/** Builds every part from a validated config and starts both listeners. */
+export async function startGateway(config: GatewayConfig, options: GatewayOptions): Promise<Gateway> {
+  const { logger } = options;
+  const metrics = createMetrics({ collectDefaults: options.collectDefaultMetrics });
+  const forwarder = new Forwarder(config.upstream, metrics);
+  const webSockets = new WebSocketProxy(config.upstream.url, logger);
+  const reservedHeaders = new Set([
+    config.btg.header.toLowerCase(),
+    ...Object.keys(config.upstream.btgHeaders).map((name) => name.toLowerCase()),
+  ]);
+  const main = new MainHandler({
+    forwarder,
+    webSockets,
+    trustedProxies: compileTrustedProxies(config.server.trustedProxies),
+    reservedHeaders,
+    logger,
+  });
+  const admin = new AdminHandler({ metrics, readiness: () => [], logger });
+
+  const mainServer = createServer({ maxHeaderSize: config.server.maxHeaderBytes }, main.onRequest);
+  mainServer.on('checkContinue', main.onCheckContinue);
+  mainServer.on('upgrade', main.onUpgrade);
+  mainServer.on('clientError', (err, socket) => {
+    if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nconnection: close\r\ncontent-length: 0\r\n\r\n');
+    else socket.destroy(err);
+  });
+  const adminServer = createServer(admin.onRequest);
+
+  const mainAddress = await listen(mainServer, config.server.host, config.server.port);
+  const adminAddress = await listen(adminServer, config.admin.host, config.admin.port).catch(async (err: unknown) => {
+    await closeServer(mainServer, 0);
+    throw err;
+  });
+  logger.info(
+    { main: `${mainAddress.address}:${mainAddress.port}`, admin: `${adminAddress.address}:${adminAddress.port}`, upstream: config.upstream.url },
+    'btg-gateway listening',
+  );
+
+  let stopping: Promise<void> | undefined;
+  const stop = async (): Promise<void> => {
+    const timeoutMs = config.server.shutdownTimeoutMs;
+    webSockets.close();
+    await Promise.all([closeServer(mainServer, timeoutMs), closeServer(adminServer, timeoutMs)]);
+    await forwarder.close();
+    logger.info('btg-gateway stopped');
+  };
+  return {
+    mainAddress,
+    adminAddress,
+    metrics,
+    stop: () => (stopping ??= stop()),
+  };
+}
+
+function listen(server: Server, host: string, port: number): Promise<AddressInfo> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      resolve(server.address() as AddressInfo);
+    });
+  });
+}
+
+/** Stops accepting; idle keep-alive sockets close now, busy ones when their response ends or at the deadline. */
+function closeServer(server: Server, timeoutMs: number): Promise<void> {
+  return new Promise((resolve) => {
+    const deadline = setTimeout(() => server.closeAllConnections(), timeoutMs);
+    deadline.unref();
+    server.close(() => {
+      clearTimeout(deadline);
+      resolve();
+    });
+    server.closeIdleConnections();
+  });
+}

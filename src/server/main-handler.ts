@@ -1,0 +1,108 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { BlockList } from 'node:net';
+import type { Duplex } from 'node:stream';
+import { GatewayError, toErrorResponse } from '../errors.js';
+import { sanitiseUpgradeHeaders, upstreamRequestHeaders } from '../http/headers.js';
+import { sendError } from '../http/respond.js';
+import type { Logger } from '../logger.js';
+import { hasRequestBody, type Forwarder } from '../proxy/forwarder.js';
+import { refuseUpgrade, type WebSocketProxy } from '../proxy/websocket-proxy.js';
+import { createRequestContext, forwardingHeaders, releaseBody, type RequestContext } from './request-context.js';
+
+export interface MainHandlerDeps {
+  forwarder: Forwarder;
+  webSockets: WebSocketProxy;
+  trustedProxies: BlockList;
+  /** Lower-cased names never passed upstream from a client: the gateway's identity headers and the BTG header. */
+  reservedHeaders: ReadonlySet<string>;
+  logger: Logger;
+}
+
+/** Entry point of the main listener: every request and upgrade comes through here. */
+export class MainHandler {
+  constructor(private readonly deps: MainHandlerDeps) {}
+
+  readonly onRequest = (req: IncomingMessage, res: ServerResponse): void => {
+    void this.handle(req, res, false);
+  };
+
+  readonly onCheckContinue = (req: IncomingMessage, res: ServerResponse): void => {
+    void this.handle(req, res, true);
+  };
+
+  readonly onUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer): void => {
+    socket.on('error', () => socket.destroy());
+    const ctx = createRequestContext(req, this.deps.trustedProxies, false);
+    try {
+      requireOriginForm(req.url);
+      sanitiseUpgradeHeaders(req.headers, req.rawHeaders, this.deps.reservedHeaders);
+      for (const [name, value] of forwardingHeaders(ctx)) req.headers[name] = value;
+      this.deps.webSockets.forward(req, socket, head);
+    } catch (err) {
+      const { status, body } = toErrorResponse(err, ctx.id);
+      refuseUpgrade(socket, status, 'Refused', JSON.stringify(body));
+    }
+  };
+
+  private async handle(req: IncomingMessage, res: ServerResponse, awaitingContinue: boolean): Promise<void> {
+    const ctx = createRequestContext(req, this.deps.trustedProxies, awaitingContinue);
+    res.setHeader('x-request-id', ctx.id);
+    res.once('close', () => this.logRequest(req, res, ctx));
+    try {
+      requireOriginForm(req.url);
+      await this.passThrough(req, res, ctx);
+    } catch (err) {
+      this.fail(res, ctx, err);
+    }
+  }
+
+  private async passThrough(req: IncomingMessage, res: ServerResponse, ctx: RequestContext): Promise<void> {
+    releaseBody(ctx, res);
+    const result = await this.deps.forwarder.forward(res, {
+      method: req.method ?? 'GET',
+      target: req.url!,
+      headers: upstreamRequestHeaders(req.rawHeaders, { drop: this.deps.reservedHeaders, add: forwardingHeaders(ctx) }),
+      body: hasRequestBody(req) ? req : null,
+    });
+    if (result.error) throw result.error;
+  }
+
+  private fail(res: ServerResponse, ctx: RequestContext, err: unknown): void {
+    const code = err instanceof GatewayError ? err.code : 'internal_error';
+    ctx.log.outcome ??= code;
+    if (!(err instanceof GatewayError) || err.status >= 500) {
+      this.deps.logger.warn({ reqId: ctx.id, err: describe(err) }, 'request failed');
+    }
+    sendError(res, err, ctx.id);
+  }
+
+  private logRequest(req: IncomingMessage, res: ServerResponse, ctx: RequestContext): void {
+    const durationMs = Number(process.hrtime.bigint() - ctx.startedAt) / 1e6;
+    this.deps.logger.info(
+      {
+        reqId: ctx.id,
+        method: req.method,
+        path: req.url?.split('?')[0],
+        status: res.statusCode,
+        complete: res.writableFinished,
+        durationMs: Math.round(durationMs * 1000) / 1000,
+        clientIp: ctx.client.ip,
+        ...ctx.log,
+      },
+      'request',
+    );
+  }
+}
+
+/** Only `/path?query` targets are proxied; absolute-form and `*` would let a client pick the host. */
+function requireOriginForm(target: string | undefined): void {
+  if (!target || target[0] !== '/' || target[1] === '/') {
+    throw new GatewayError(400, 'bad_request', 'The request target must be an absolute path');
+  }
+}
+
+function describe(err: unknown): string {
+  const cause = (err as { cause?: unknown }).cause;
+  const base = err instanceof Error ? `${err.name}: ${err.message}` : String(err);
+  return cause instanceof Error ? `${base} (cause: ${cause.message})` : base;
+}
