@@ -1,0 +1,54 @@
+import { GatewayError } from '../errors.js';
+
+export type Classification =
+  | { kind: 'grant' }
+  | { kind: 'jwks' }
+  | { kind: 'passthrough' }
+  | { kind: 'btg'; token: string };
+
+export interface ClassifyOptions {
+  btgPath: string;
+  btgHeader: string;
+  maxTokenBytes: number;
+}
+
+const JWKS_PATH = '/.well-known/jwks.json';
+const COMPACT_JWS = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/;
+
+/**
+ * Decides which door a request takes. The gateway's own endpoints win (the revoke call carries a
+ * BTG header on purpose); otherwise any BTG header, however malformed, means BTG handling: a request
+ * that carries one is never passed through as ordinary access.
+ */
+export function classifyRequest(method: string, rawTarget: string, rawHeaders: readonly string[], options: ClassifyOptions): Classification {
+  const q = rawTarget.indexOf('?');
+  const rawPath = q === -1 ? rawTarget : rawTarget.slice(0, q);
+  if (rawPath === options.btgPath) return { kind: 'grant' };
+  if (method === 'GET' && rawPath === JWKS_PATH) return { kind: 'jwks' };
+  const values = headerValues(rawHeaders, options.btgHeader);
+  if (values.length === 0) return { kind: 'passthrough' };
+  return { kind: 'btg', token: checkTokenShape(values, options) };
+}
+
+function headerValues(rawHeaders: readonly string[], name: string): string[] {
+  const wanted = name.toLowerCase();
+  const values: string[] = [];
+  for (let i = 0; i + 1 < rawHeaders.length; i += 2) {
+    if (rawHeaders[i]!.toLowerCase() === wanted) values.push(rawHeaders[i + 1]!);
+  }
+  return values;
+}
+
+function checkTokenShape(values: readonly string[], options: ClassifyOptions): string {
+  const invalid = (why: string): never => {
+    throw new GatewayError(401, 'invalid_token', `The ${options.btgHeader} header ${why}`);
+  };
+  if (values.length > 1) invalid('must be sent exactly once');
+  const token = values[0]!;
+  if (token === '') invalid('is empty');
+  // Node decodes header bytes as latin1, so one character is one byte on the wire.
+  if (token.length > options.maxTokenBytes) invalid(`is longer than ${options.maxTokenBytes} bytes`);
+  if (token.includes(',')) invalid('must hold one token, not a list');
+  if (!COMPACT_JWS.test(token)) invalid('is not a compact JWS (three base64url parts separated by dots)');
+  return token;
+}
