@@ -26,7 +26,8 @@ export function toLoginContext(claims: ClaimSet, names: ClaimNames): LoginContex
     if (typeof exp !== 'number' || !Number.isFinite(exp)) throw loginContextNull('malformed exp claim');
     context.expiresAt = exp;
   }
-  return context;
+  // Frozen because a cached context is shared by every request that presents the same token.
+  return Object.freeze(context);
 }
 
 function ownClaim(claims: ClaimSet, name: string): unknown {
@@ -41,12 +42,12 @@ function requiredText(claims: ClaimSet, name: string): string {
 }
 
 /** RFC 8693 / RFC 7662 spell scope as one space-separated string; many providers send an array. */
-function scopeList(claims: ClaimSet, name: string): string[] {
+function scopeList(claims: ClaimSet, name: string): readonly string[] {
   const value = ownClaim(claims, name);
   if (value === undefined) return [];
   const scopes = typeof value === 'string' ? value.split(' ').filter((s) => s !== '') : value;
   if (!Array.isArray(scopes) || !scopes.every(isText)) throw loginContextNull(`malformed ${name} claim`);
-  return scopes;
+  return Object.freeze(scopes);
 }
 
 function isText(value: unknown): value is string {
