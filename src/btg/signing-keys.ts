@@ -117,7 +117,7 @@ async function readKeyMaterial(source: KeySource, path: string): Promise<JWK> {
 async function importSigningKey(source: KeySource, jwk: JWK, path: string): Promise<{ key: CryptoKey; verification: VerificationKey }> {
   const verification = await importVerificationKey(source, jwk, path);
   if (source.alg === 'HS256') {
-    const key = await crypto.subtle.importKey('raw', hmacSecret(jwk, `${path}.secret`), HMAC_SHA256, false, ['sign']);
+    const key = await crypto.subtle.importKey('raw', hmacSecret(jwk, materialPath(source, path)), HMAC_SHA256, false, ['sign']);
     return { key, verification };
   }
   if (typeof jwk.d !== 'string') throw new Error(`${path}.keyFile: must be a private JWK (no "d" member)`);
@@ -127,7 +127,7 @@ async function importSigningKey(source: KeySource, jwk: JWK, path: string): Prom
 }
 
 async function importVerificationKey(source: KeySource, jwk: JWK, path: string): Promise<VerificationKey> {
-  const where = source.secret !== undefined ? `${path}.secret` : `${path}.keyFile`;
+  const where = materialPath(source, path);
   checkKeyType(jwk, source.alg, where);
   const kid = source.kid ?? (typeof jwk.kid === 'string' && jwk.kid !== '' ? jwk.kid : await thumbprint(jwk));
   if (source.alg === 'HS256') {
@@ -137,6 +137,10 @@ async function importVerificationKey(source: KeySource, jwk: JWK, path: string):
   const publicJwk = publicPart(jwk)!;
   const key = await importOrExplain(() => importJWK(publicJwk, source.alg), where);
   return { alg: source.alg, kid, key: key as CryptoKey, publicJwk: describedJwk(publicJwk, source.alg, kid) };
+}
+
+function materialPath(source: KeySource, path: string): string {
+  return source.secret !== undefined ? `${path}.secret` : `${path}.keyFile`;
 }
 
 function checkKeyType(jwk: JWK, alg: SigningAlg, where: string): void {
