@@ -25,9 +25,14 @@ export function classifyRequest(method: string, rawTarget: string, rawHeaders: r
   const rawPath = q === -1 ? rawTarget : rawTarget.slice(0, q);
   if (rawPath === options.btgPath) return { kind: 'grant' };
   if (method === 'GET' && rawPath === JWKS_PATH) return { kind: 'jwks' };
+  const token = btgHeaderToken(rawHeaders, options);
+  return token === undefined ? { kind: 'passthrough' } : { kind: 'btg', token };
+}
+
+/** The BTG header's token when there is one, shape-checked; undefined when the header is absent. */
+export function btgHeaderToken(rawHeaders: readonly string[], options: ClassifyOptions): string | undefined {
   const values = headerValues(rawHeaders, options.btgHeader);
-  if (values.length === 0) return { kind: 'passthrough' };
-  return { kind: 'btg', token: checkTokenShape(values, options) };
+  return values.length === 0 ? undefined : checkTokenShape(values, options);
 }
 
 function headerValues(rawHeaders: readonly string[], name: string): string[] {

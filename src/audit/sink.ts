@@ -32,3 +32,14 @@ export interface AuditReader {
   /** A patient's BTG records, newest first, at most `limit`, without scanning unbounded history. */
   query(query: AuditQuery): Promise<AuditRecord[]>;
 }
+
+/** What a caller hands to the audit trail; the trail stamps `id`, `time` and `instance`. */
+export type AuditEntry = Omit<AuditDraft, 'id' | 'time' | 'instance'>;
+
+/**
+ * The audit trail as the request handlers see it. `write` resolves once the record is durable in
+ * every sink and rejects with GatewayError 503 `audit_unavailable` otherwise.
+ */
+export interface AuditWriter {
+  write(entry: AuditEntry): Promise<void>;
+}

@@ -1,20 +1,35 @@
 import type { ServerResponse } from 'node:http';
 import { toErrorResponse } from '../errors.js';
 
-export function sendJson(
-  res: ServerResponse,
-  status: number,
-  body: unknown,
-  headers: Readonly<Record<string, string>> = {},
-): void {
+export interface RenderedJson {
+  status: number;
+  headers: Record<string, string>;
+  payload: Buffer;
+}
+
+export function renderJson(status: number, body: unknown, headers: Readonly<Record<string, string>> = {}): RenderedJson {
   const payload = Buffer.from(JSON.stringify(body));
-  res.writeHead(status, {
-    ...headers,
-    'content-type': 'application/json; charset=utf-8',
-    'content-length': payload.length,
-    'cache-control': 'no-store',
-  });
-  res.end(payload);
+  return {
+    status,
+    headers: {
+      'cache-control': 'no-store',
+      ...headers,
+      'content-type': 'application/json; charset=utf-8',
+      'content-length': String(payload.length),
+    },
+    payload,
+  };
+}
+
+export function sendJson(res: ServerResponse, status: number, body: unknown, headers: Readonly<Record<string, string>> = {}): void {
+  const rendered = renderJson(status, body, headers);
+  res.writeHead(rendered.status, rendered.headers).end(rendered.payload);
+}
+
+/** The JSON error response for anything thrown (SPEC 2.3 error body). */
+export function renderError(err: unknown, requestId: string): RenderedJson {
+  const { status, body, headers } = toErrorResponse(err, requestId);
+  return renderJson(status, body, headers);
 }
 
 /**
@@ -26,6 +41,6 @@ export function sendError(res: ServerResponse, err: unknown, requestId: string):
     res.destroy();
     return;
   }
-  const { status, body, headers } = toErrorResponse(err, requestId);
-  sendJson(res, status, body, headers);
+  const { status, headers, payload } = renderError(err, requestId);
+  res.writeHead(status, headers).end(payload);
 }

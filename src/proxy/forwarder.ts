@@ -1,6 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Writable } from 'node:stream';
-import { Pool, errors as undiciErrors } from 'undici';
+import { Pool } from 'undici';
 import { GatewayError } from '../errors.js';
 import { downstreamResponseHeaders, type HeaderValues } from '../http/headers.js';
 import { statusClass, type GatewayMetrics } from '../metrics.js';
@@ -33,6 +33,8 @@ export interface ForwardResult {
   status: number | undefined;
   /** true when the whole upstream body reached the client's socket. */
   complete: boolean;
+  /** true when the client went away first (and the upstream request was aborted for it). */
+  clientAborted: boolean;
   error?: GatewayError | Error;
 }
 
@@ -112,25 +114,22 @@ export class Forwarder {
           return sink;
         },
       );
-      return { status, complete: true };
+      return { status, complete: true, clientAborted: false };
     } catch (err) {
       if (status === undefined) this.observeDuration(request.method, undefined, started);
-      return this.failed(res, status, err, sink);
+      return this.failed(res, status, err, sink, abort.signal.aborted);
     } finally {
       res.off('close', onClose);
     }
   }
 
-  private failed(res: ServerResponse, status: number | undefined, err: unknown, sink: ResponseSink | undefined): ForwardResult {
+  private failed(res: ServerResponse, status: number | undefined, err: unknown, sink: ResponseSink | undefined, clientAborted: boolean): ForwardResult {
     sink?.destroy();
-    if (res.headersSent || res.destroyed) {
+    if (clientAborted || res.headersSent || res.destroyed) {
       res.destroy();
-      return { status, complete: false, error: err as Error };
+      return { status, complete: false, clientAborted, error: err as Error };
     }
-    if (err instanceof undiciErrors.RequestAbortedError) {
-      return { status, complete: false, error: err };
-    }
-    return { status, complete: false, error: upstreamFailure(err) };
+    return { status, complete: false, clientAborted, error: upstreamFailure(err) };
   }
 
   private observeDuration(method: string, status: number | undefined, started: bigint): void {

@@ -20,7 +20,9 @@ export class WebSocketProxy {
     });
   }
 
-  forward(req: IncomingMessage, socket: Duplex, head: Buffer): void {
+  /** `onSent` sees every byte written to the client (handshake included), for the audit digest. */
+  forward(req: IncomingMessage, socket: Duplex, head: Buffer, onSent?: (chunk: Buffer) => void): void {
+    if (onSent) tapWrites(socket, onSent);
     this.sockets.add(socket);
     socket.once('close', () => this.sockets.delete(socket));
     socket.on('error', () => socket.destroy());
@@ -32,6 +34,18 @@ export class WebSocketProxy {
     for (const socket of this.sockets) socket.destroy();
     this.proxy.close();
   }
+}
+
+/**
+ * http-proxy pipes upstream into the client socket with no per-request hook, so the tap wraps the
+ * socket's own write.
+ */
+function tapWrites(socket: Duplex, onSent: (chunk: Buffer) => void): void {
+  const write = socket.write.bind(socket) as (chunk: unknown, ...rest: unknown[]) => boolean;
+  socket.write = ((chunk: unknown, ...rest: unknown[]) => {
+    onSent(typeof chunk === 'string' ? Buffer.from(chunk) : Buffer.from(chunk as Uint8Array));
+    return write(chunk, ...rest);
+  }) as Duplex['write'];
 }
 
 /** Answers an upgrade request on the raw socket, which is all there is before the handshake. */

@@ -1,0 +1,92 @@
+import { createHash, type Hash } from 'node:crypto';
+import { brotliDecompressSync, constants, gunzipSync, inflateSync } from 'node:zlib';
+import type { HeaderValues } from '../http/headers.js';
+import type { ResponseObserver } from '../proxy/forwarder.js';
+import type { AuditResponseInfo } from './record.js';
+
+export type BodyMode = 'digest' | 'capture';
+
+/**
+ * Watches a response as the client receives it: SHA-256 and count of exactly the bytes handed to
+ * the client's socket, never buffering more than `maxCaptureBytes` (and only in capture mode).
+ */
+export class ResponseTap implements ResponseObserver {
+  private readonly hash: Hash = createHash('sha256');
+  private bytes = 0;
+  private status: number | undefined;
+  private contentType: string | undefined;
+  private contentEncoding: string | undefined;
+  private readonly captured: Buffer[] = [];
+  private capturedBytes = 0;
+
+  constructor(
+    private readonly mode: BodyMode,
+    private readonly maxCaptureBytes: number,
+  ) {}
+
+  onHeaders(status: number, headers: HeaderValues): void {
+    this.status = status;
+    this.contentType = headerValue(headers, 'content-type');
+    this.contentEncoding = headerValue(headers, 'content-encoding')?.toLowerCase();
+  }
+
+  onSent(chunk: Buffer): void {
+    this.hash.update(chunk);
+    this.bytes += chunk.length;
+    if (this.mode === 'capture' && this.capturedBytes <= this.maxCaptureBytes) {
+      this.captured.push(chunk);
+      this.capturedBytes += chunk.length;
+    }
+  }
+
+  /** Records a response the gateway produced itself (an error body), through the same accounting. */
+  sentByGateway(status: number, contentType: string, payload: Buffer): void {
+    this.onHeaders(status, { 'content-type': contentType });
+    this.onSent(payload);
+  }
+
+  /** The `response` part of the audit record; `status` is 0 when no response started. */
+  summary(): AuditResponseInfo {
+    return {
+      status: this.status ?? 0,
+      bytes: this.bytes,
+      sha256: this.hash.copy().digest('hex'),
+      ...(this.contentType ? { contentType: this.contentType } : {}),
+      ...(this.mode === 'capture' ? this.capture() : {}),
+    };
+  }
+
+  private capture(): { body: string; truncated?: boolean } {
+    const raw = Buffer.concat(this.captured);
+    const decoded = decode(raw, this.contentEncoding);
+    const truncated = this.bytes > raw.length || decoded.length > this.maxCaptureBytes || raw.length > this.maxCaptureBytes;
+    const body = decoded.subarray(0, this.maxCaptureBytes).toString('utf8');
+    return truncated ? { body, truncated: true } : { body };
+  }
+}
+
+function headerValue(headers: HeaderValues, name: string): string | undefined {
+  for (const [key, value] of Object.entries(headers)) {
+    if (key.toLowerCase() === name) return Array.isArray(value) ? value.join(', ') : value;
+  }
+  return undefined;
+}
+
+/** Decodes what was captured; a truncated compressed prefix decodes as far as it goes. */
+function decode(raw: Buffer, encoding: string | undefined): Buffer {
+  try {
+    switch (encoding) {
+      case 'gzip':
+      case 'x-gzip':
+        return gunzipSync(raw, { finishFlush: constants.Z_SYNC_FLUSH });
+      case 'deflate':
+        return inflateSync(raw, { finishFlush: constants.Z_SYNC_FLUSH });
+      case 'br':
+        return brotliDecompressSync(raw, { finishFlush: constants.BROTLI_OPERATION_FLUSH });
+      default:
+        return raw;
+    }
+  } catch {
+    return raw;
+  }
+}
