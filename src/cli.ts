@@ -2,6 +2,7 @@ import { createRequire } from 'node:module';
 import yargs from 'yargs';
 import { ConfigError } from './config/load.js';
 import { checkConfig } from './commands/check-config.js';
+import { generateKeys } from './commands/keys.js';
 import { demo } from './commands/demo.js';
 import { EXIT_FAILURE, EXIT_USAGE, UsageError } from './commands/exit-codes.js';
 import { serve } from './commands/serve.js';
@@ -55,6 +56,20 @@ export async function main(argv: readonly string[], env: Env): Promise<number> {
             out: process.stdout,
           }),
         )(),
+    )
+    .command('keys', 'Manage BTG signing keys', (y) =>
+      y
+        .command(
+          'generate',
+          'Write a new private signing key (JWK, mode 0600) and print its public half',
+          (g) =>
+            g
+              .option('alg', { choices: ['EdDSA', 'ES256', 'HS256'] as const, default: 'EdDSA' as const, describe: 'Signing algorithm' })
+              .option('out', { type: 'string', demandOption: true, describe: 'Where to write the private JWK' })
+              .option('force', { type: 'boolean', default: false, describe: 'Replace an existing file' }),
+          (args) => run(() => generateKeys(args.alg, args.out, args.force, process.stdout))(),
+        )
+        .demandCommand(1, 'Name a keys command; see keys --help'),
     )
     .demandCommand(1, 'Name a command; see --help')
     .strict()

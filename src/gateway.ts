@@ -1,13 +1,21 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { BtgProxy } from './access/btg-proxy.js';
+import { openAuditTrail } from './audit/create-audit-trail.js';
+import { createCallerAuthenticator } from './auth/create-authenticator.js';
+import { GrantEndpoint } from './btg/grant-endpoint.js';
+import { PatientLookup } from './btg/patient-lookup.js';
 import type { GatewayConfig } from './config/schema.js';
 import { compileTrustedProxies } from './http/client-address.js';
 import type { Logger } from './logger.js';
 import { createMetrics, type GatewayMetrics } from './metrics.js';
+import { silentNotifier } from './notify/grant-notifier.js';
 import { Forwarder } from './proxy/forwarder.js';
 import { WebSocketProxy } from './proxy/websocket-proxy.js';
+import { buildRuntime } from './runtime.js';
 import { AdminHandler } from './server/admin-handler.js';
 import { MainHandler } from './server/main-handler.js';
+import { createGrantStore } from './store/create-store.js';
 
 export interface Gateway {
   readonly mainAddress: AddressInfo;
@@ -21,26 +29,54 @@ export interface GatewayOptions {
   logger: Logger;
   /** Default true; tests turn Node's process metrics off to keep scrapes small. */
   collectDefaultMetrics?: boolean;
+  /** Epoch milliseconds; injectable for tests of expiry. */
+  now?: () => number;
 }
 
 /** Builds every part from a validated config and starts both listeners. */
 export async function startGateway(config: GatewayConfig, options: GatewayOptions): Promise<Gateway> {
   const { logger } = options;
+  const now = options.now ?? Date.now;
   const metrics = createMetrics({ collectDefaults: options.collectDefaultMetrics });
+  let runtime = await buildRuntime(config, { logger, now });
+  const authenticator = await createCallerAuthenticator(config.callerAuth, { now, logger });
+  const store = await createGrantStore(config.store, { now, logger });
+  const audit = await openAuditTrail(config, metrics, logger);
+  const notifier = silentNotifier;
   const forwarder = new Forwarder(config.upstream, metrics);
   const webSockets = new WebSocketProxy(config.upstream.url, logger);
   const reservedHeaders = new Set([
     config.btg.header.toLowerCase(),
     ...Object.keys(config.upstream.btgHeaders).map((name) => name.toLowerCase()),
   ]);
+  const current = () => runtime;
   const main = new MainHandler({
     forwarder,
     webSockets,
     trustedProxies: compileTrustedProxies(config.server.trustedProxies),
     reservedHeaders,
     logger,
+    runtime: current,
+    grants: new GrantEndpoint({
+      authenticator,
+      store,
+      patients: new PatientLookup(config.upstream.url, config.btg.patientLookup, store),
+      audit,
+      metrics,
+      notifier,
+      runtime: current,
+      logger,
+    }),
+    btg: new BtgProxy({ authenticator, store, audit, forwarder, webSockets, metrics, logger, reservedHeaders }),
   });
-  const admin = new AdminHandler({ metrics, readiness: () => [], logger });
+  const admin = new AdminHandler({
+    metrics,
+    readiness: () => [
+      { name: 'audit', check: async () => assertAuditHealthy(await audit.check()) },
+      { name: 'store', check: () => store.ping() },
+    ],
+    logger,
+  });
 
   const mainServer = createServer({ maxHeaderSize: config.server.maxHeaderBytes }, main.onRequest);
   mainServer.on('checkContinue', main.onCheckContinue);
@@ -67,6 +103,10 @@ export async function startGateway(config: GatewayConfig, options: GatewayOption
     webSockets.close();
     await Promise.all([closeServer(mainServer, timeoutMs), closeServer(adminServer, timeoutMs)]);
     await forwarder.close();
+    await notifier.close();
+    await audit.close();
+    await store.close();
+    await authenticator.close();
     logger.info('btg-gateway stopped');
   };
   return {
@@ -75,6 +115,10 @@ export async function startGateway(config: GatewayConfig, options: GatewayOption
     metrics,
     stop: () => (stopping ??= stop()),
   };
+}
+
+function assertAuditHealthy(result: { ok: boolean; failures: { sink: string; message: string }[] }): void {
+  if (!result.ok) throw new Error(result.failures.map((f) => `${f.sink}: ${f.message}`).join('; '));
 }
 
 function listen(server: Server, host: string, port: number): Promise<AddressInfo> {

@@ -67,8 +67,8 @@ const jwtAuthSchema = z
     jwksCacheMaxAgeMs: durationMs.default(600_000),
     jwksCooldownMs: durationMs.default(30_000),
   })
-  .refine((v) => v.jwksUrl !== undefined || v.jwksFile !== undefined, {
-    message: 'one of jwksUrl or jwksFile is required',
+  .refine((v) => (v.jwksUrl === undefined) !== (v.jwksFile === undefined), {
+    message: 'exactly one of jwksUrl or jwksFile is required',
   });
 
 const introspectionSchema = z.strictObject({

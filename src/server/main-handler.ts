@@ -1,12 +1,16 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { BlockList } from 'node:net';
 import type { Duplex } from 'node:stream';
+import { btgHeaderToken, classifyRequest } from '../access/classify.js';
+import type { BtgProxy } from '../access/btg-proxy.js';
+import type { GrantEndpoint } from '../btg/grant-endpoint.js';
 import { GatewayError, toErrorResponse } from '../errors.js';
 import { sanitiseUpgradeHeaders, upstreamRequestHeaders } from '../http/headers.js';
-import { sendError } from '../http/respond.js';
+import { sendError, sendJson } from '../http/respond.js';
 import type { Logger } from '../logger.js';
 import { hasRequestBody, type Forwarder } from '../proxy/forwarder.js';
 import { refuseUpgrade, type WebSocketProxy } from '../proxy/websocket-proxy.js';
+import type { Runtime } from '../runtime.js';
 import { createRequestContext, forwardingHeaders, releaseBody, type RequestContext } from './request-context.js';
 
 export interface MainHandlerDeps {
@@ -16,6 +20,9 @@ export interface MainHandlerDeps {
   /** Lower-cased names never passed upstream from a client: the gateway's identity headers and the BTG header. */
   reservedHeaders: ReadonlySet<string>;
   logger: Logger;
+  runtime: () => Runtime;
+  grants: GrantEndpoint;
+  btg: BtgProxy;
 }
 
 /** Entry point of the main listener: every request and upgrade comes through here. */
@@ -33,16 +40,21 @@ export class MainHandler {
   readonly onUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer): void => {
     socket.on('error', () => socket.destroy());
     const ctx = createRequestContext(req, this.deps.trustedProxies, false);
-    try {
-      requireOriginForm(req.url);
-      sanitiseUpgradeHeaders(req.headers, req.rawHeaders, this.deps.reservedHeaders);
-      for (const [name, value] of forwardingHeaders(ctx)) req.headers[name] = value;
-      this.deps.webSockets.forward(req, socket, head);
-    } catch (err) {
+    this.upgrade(req, socket, head, ctx).catch((err: unknown) => {
       const { status, body } = toErrorResponse(err, ctx.id);
       refuseUpgrade(socket, status, 'Refused', JSON.stringify(body));
-    }
+    });
   };
+
+  private async upgrade(req: IncomingMessage, socket: Duplex, head: Buffer, ctx: RequestContext): Promise<void> {
+    requireOriginForm(req.url);
+    const runtime = this.deps.runtime();
+    const route = classifyRequest(req.method ?? 'GET', req.url!, req.rawHeaders, runtime.classify);
+    if (route.kind === 'btg') return this.deps.btg.handleUpgrade(req, socket, head, ctx, route.token, runtime);
+    sanitiseUpgradeHeaders(req.headers, req.rawHeaders, this.deps.reservedHeaders);
+    for (const [name, value] of forwardingHeaders(ctx)) req.headers[name] = value;
+    this.deps.webSockets.forward(req, socket, head);
+  }
 
   private async handle(req: IncomingMessage, res: ServerResponse, awaitingContinue: boolean): Promise<void> {
     const ctx = createRequestContext(req, this.deps.trustedProxies, awaitingContinue);
@@ -50,9 +62,24 @@ export class MainHandler {
     res.once('close', () => this.logRequest(req, res, ctx));
     try {
       requireOriginForm(req.url);
-      await this.passThrough(req, res, ctx);
+      await this.route(req, res, ctx);
     } catch (err) {
       this.fail(res, ctx, err);
+    }
+  }
+
+  private async route(req: IncomingMessage, res: ServerResponse, ctx: RequestContext): Promise<void> {
+    const runtime = this.deps.runtime();
+    const route = classifyRequest(req.method ?? 'GET', req.url!, req.rawHeaders, runtime.classify);
+    switch (route.kind) {
+      case 'grant':
+        return this.deps.grants.handle(req, res, ctx, req.method === 'DELETE' ? btgHeaderToken(req.rawHeaders, runtime.classify) : undefined);
+      case 'jwks':
+        return sendJson(res, 200, runtime.tokens.publicJwks(), { 'cache-control': 'public, max-age=300' });
+      case 'btg':
+        return this.deps.btg.handle(req, res, ctx, route.token, runtime);
+      case 'passthrough':
+        return this.passThrough(req, res, ctx);
     }
   }
 

@@ -1,14 +1,19 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { validateConfig } from '../../src/config/load.js';
+import { createDemoIdentityProvider, type DemoIdentityProvider, type DemoLogin } from '../../src/demo/demo-identity.js';
 import type { GatewayConfig } from '../../src/config/schema.js';
 import { startGateway, type Gateway } from '../../src/gateway.js';
 import { createLogger } from '../../src/logger.js';
 
 export interface RunningGateway {
   gateway: Gateway;
+  /** The identity provider the gateway trusts for caller tokens. */
+  idp: DemoIdentityProvider;
+  /** A caller token: a CLINICIAN of team-a unless overridden. */
+  callerToken(login?: Partial<DemoLogin>): Promise<string>;
   config: GatewayConfig;
   url: string;
   adminUrl: string;
@@ -23,16 +28,24 @@ export interface RunningGateway {
 
 type Tree = Record<string, unknown>;
 
+export const ADMIN_TOKEN = 'test-admin-token-0123456789';
+
+export interface TestGatewayOptions {
+  /** Epoch-ms clock for the gateway (tokens, caches); the identity provider follows it too. */
+  now?: () => number;
+}
+
 /** Starts the real gateway in-process on port 0 with a test config merged over minimal defaults. */
-export async function startTestGateway(upstreamUrl: string, overrides: Tree = {}): Promise<RunningGateway> {
+export async function startTestGateway(upstreamUrl: string, overrides: Tree = {}, options: TestGatewayOptions = {}): Promise<RunningGateway> {
   const dir = mkdtempSync(join(tmpdir(), 'btg-test-'));
   const jwksFile = join(dir, 'jwks.json');
-  writeFileSync(jwksFile, JSON.stringify({ keys: [] }));
+  const idp = await createDemoIdentityProvider({ ...(options.now ? { now: options.now } : {}) });
+  await idp.writeJwksFile(jwksFile);
   const base: Tree = {
     server: { host: '127.0.0.1', port: 0, shutdownTimeoutMs: 2_000 },
-    admin: { host: '127.0.0.1', port: 0 },
+    admin: { host: '127.0.0.1', port: 0, token: ADMIN_TOKEN },
     upstream: { url: upstreamUrl, timeoutMs: 5_000 },
-    callerAuth: { type: 'jwt', jwt: { jwksFile } },
+    callerAuth: { type: 'jwt', jwt: { jwksFile, issuer: idp.issuer, audience: idp.audience } },
     audit: { sinks: [{ type: 'file', path: join(dir, 'audit.jsonl') }], instance: 'test' },
   };
   const config = validateConfig(merge(base, overrides), 'test config', {});
@@ -48,9 +61,12 @@ export async function startTestGateway(upstreamUrl: string, overrides: Tree = {}
   const gateway = await startGateway(config, {
     logger: createLogger('debug', destination),
     collectDefaultMetrics: false,
+    ...(options.now ? { now: options.now } : {}),
   });
   return {
     gateway,
+    idp,
+    callerToken: (login = {}) => idp.mint({ sub: 'dr.who', team: 'team-a', user_type: 'CLINICIAN', ...login }),
     config,
     url: `http://127.0.0.1:${gateway.mainAddress.port}`,
     adminUrl: `http://127.0.0.1:${gateway.adminAddress.port}`,

@@ -1,0 +1,148 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { auditRequestInfo } from '../audit/request-info.js';
+import type { AuditEntry, AuditWriter } from '../audit/sink.js';
+import type { CallerAuthenticator, LoginContext } from '../auth/login-context.js';
+import { GatewayError } from '../errors.js';
+import { sendJson } from '../http/respond.js';
+import type { Logger } from '../logger.js';
+import type { GatewayMetrics } from '../metrics.js';
+import type { GrantNotifier } from '../notify/grant-notifier.js';
+import type { Runtime } from '../runtime.js';
+import { releaseBody, type RequestContext } from '../server/request-context.js';
+import type { GrantStore } from '../store/grant-store.js';
+import { enforceGrantLimits } from './grant-limits.js';
+import { authoriseGrant } from './grant-policy.js';
+import { ID_PATTERN, readGrantInput, validateGrantFields } from './grant-request.js';
+import type { PatientLookup } from './patient-lookup.js';
+import { formatRemaining } from './validity.js';
+
+export interface GrantEndpointDeps {
+  authenticator: CallerAuthenticator;
+  store: GrantStore;
+  patients: PatientLookup;
+  audit: AuditWriter;
+  metrics: GatewayMetrics;
+  notifier: GrantNotifier;
+  runtime: () => Runtime;
+  logger: Logger;
+}
+
+/** What is known about a grant attempt so far, for the audit record of its outcome. */
+interface Attempt {
+  caller?: LoginContext;
+  fields: Record<string, string>;
+  tokenId?: string;
+}
+
+/** `POST {btg.path}` issues a BTG token (SPEC 2.1); `DELETE {btg.path}` revokes one (SPEC 2.2). */
+export class GrantEndpoint {
+  constructor(private readonly deps: GrantEndpointDeps) {}
+
+  async handle(req: IncomingMessage, res: ServerResponse, ctx: RequestContext, btgToken: string | undefined): Promise<void> {
+    if (req.method === 'POST') return this.grant(req, res, ctx);
+    if (req.method === 'DELETE') return this.revoke(req, res, ctx, btgToken);
+    throw new GatewayError(405, 'method_not_allowed', 'Use POST to break the glass or DELETE to revoke', { allow: 'POST, DELETE' });
+  }
+
+  private async grant(req: IncomingMessage, res: ServerResponse, ctx: RequestContext): Promise<void> {
+    const runtime = this.deps.runtime();
+    const { btg } = runtime.config;
+    const attempt: Attempt = { fields: {} };
+    try {
+      const caller = await this.authenticate(req, ctx, attempt);
+      authoriseGrant(caller, btg);
+      releaseBody(ctx, res);
+      attempt.fields = await readGrantInput(req, btg.maxBodyBytes);
+      const fields = validateGrantFields(attempt.fields, btg.requireReason);
+      await enforceGrantLimits(this.deps.store, btg.limits, caller.teamId, fields.userId);
+      await this.deps.patients.requireExists(fields.pkbId);
+      const { token, claims } = await runtime.tokens.issue({ ...fields, teamId: caller.teamId });
+      attempt.tokenId = claims.jti;
+      ctx.log.tokenId = claims.jti;
+      // The record is durable before the token exists for anyone but us: no audit, no grant.
+      await this.deps.audit.write(this.entry(req, ctx, attempt, 'success'));
+      const grant = { jti: claims.jti, teamId: caller.teamId, userId: fields.userId, pkbId: fields.pkbId, issuedAt: claims.iat * 1000, expiresAt: claims.exp * 1000, ...(fields.reason ? { reason: fields.reason } : {}) };
+      await this.deps.store.recordGrant(grant);
+      this.deps.metrics.grants.inc({ outcome: 'success' });
+      ctx.log.outcome = 'success';
+      this.deps.notifier.notify('grant', grant);
+      const expiresIn = claims.exp - claims.iat;
+      res.setHeader(btg.header, token);
+      sendJson(res, 200, {
+        message: `Consent levels set to BTG against patient ${fields.pkbId} for requestor ${fields.userId} valid until ${formatRemaining(expiresIn)}`,
+        token,
+        tokenId: claims.jti,
+        pkbId: fields.pkbId,
+        userId: fields.userId,
+        teamId: caller.teamId,
+        expiresAt: new Date(claims.exp * 1000).toISOString(),
+        expiresIn,
+        ...(fields.reason ? { reason: fields.reason } : {}),
+      });
+    } catch (err) {
+      await this.refused('grant', req, ctx, attempt, err);
+      throw err;
+    }
+  }
+
+  private async revoke(req: IncomingMessage, res: ServerResponse, ctx: RequestContext, btgToken: string | undefined): Promise<void> {
+    const attempt: Attempt = { fields: {} };
+    try {
+      const caller = await this.authenticate(req, ctx, attempt);
+      if (btgToken === undefined) {
+        throw new GatewayError(400, 'bad_request', `Send the token to revoke in the ${this.deps.runtime().config.btg.header} header`);
+      }
+      const claims = await this.deps.runtime().tokens.verify(btgToken);
+      attempt.tokenId = claims.jti;
+      attempt.fields = { userId: claims.sub, pkbId: claims.pkbId };
+      ctx.log.tokenId = claims.jti;
+      if (claims.team !== caller.teamId) {
+        throw new GatewayError(403, 'team_mismatch', 'The BTG token was issued to another team');
+      }
+      await this.deps.store.revoke(claims.jti, claims.exp * 1000);
+      await this.deps.audit.write(this.entry(req, ctx, attempt, 'success'));
+      ctx.log.outcome = 'revoked';
+      this.deps.notifier.notify('revoke', {
+        jti: claims.jti, teamId: claims.team, userId: claims.sub, pkbId: claims.pkbId,
+        issuedAt: claims.iat * 1000, expiresAt: claims.exp * 1000, ...(claims.reason ? { reason: claims.reason } : {}),
+      });
+      res.writeHead(204).end();
+    } catch (err) {
+      await this.refused('revoke', req, ctx, attempt, err);
+      throw err;
+    }
+  }
+
+  private async authenticate(req: IncomingMessage, ctx: RequestContext, attempt: Attempt): Promise<LoginContext> {
+    const caller = await this.deps.authenticator.authenticate(req.headers.authorization);
+    attempt.caller = caller;
+    ctx.log.teamId = caller.teamId;
+    return caller;
+  }
+
+  /** Refusals are audited too; if even that fails the client still gets the original refusal. */
+  private async refused(event: 'grant' | 'revoke', req: IncomingMessage, ctx: RequestContext, attempt: Attempt, err: unknown): Promise<void> {
+    const code = err instanceof GatewayError ? err.code : 'internal_error';
+    if (event === 'grant') this.deps.metrics.grants.inc({ outcome: code });
+    try {
+      await this.deps.audit.write({ ...this.entry(req, ctx, attempt, 'failure'), event, code });
+    } catch (auditErr) {
+      this.deps.logger.error({ reqId: ctx.id, err: (auditErr as Error).message }, 'could not audit a refused BTG grant/revoke');
+    }
+  }
+
+  private entry(req: IncomingMessage, ctx: RequestContext, attempt: Attempt, outcome: 'success' | 'failure'): AuditEntry {
+    const { caller, fields, tokenId } = attempt;
+    const reason = fields.reason?.trim().slice(0, 500);
+    return {
+      event: req.method === 'DELETE' ? 'revoke' : 'grant',
+      outcome,
+      ...(caller ? { teamId: caller.teamId } : {}),
+      ...(fields.userId && ID_PATTERN.test(fields.userId) ? { userId: fields.userId } : {}),
+      ...(fields.pkbId && ID_PATTERN.test(fields.pkbId) ? { pkbId: fields.pkbId } : {}),
+      ...(tokenId ? { tokenId } : {}),
+      ...(reason ? { reason } : {}),
+      request: auditRequestInfo(req, ctx),
+    };
+  }
+}
