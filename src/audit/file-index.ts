@@ -1,5 +1,5 @@
-import { createHash } from 'node:crypto';
-import { open, stat, type FileHandle } from 'node:fs/promises';
+import { createHash, randomUUID } from 'node:crypto';
+import { open, rename, rm, stat, type FileHandle } from 'node:fs/promises';
 import { readFully, readLines, writeFully } from './jsonl.js';
 import { parseRecordLine } from './record-line.js';
 
@@ -250,6 +250,10 @@ export class LiveIndex {
 
   /** Writes the footer that makes this index usable without loading it; closes it. */
   async seal(auditSize: number): Promise<void> {
+    if (this.stale || this.covered !== auditSize) {
+      await this.close();
+      throw new Error(`${this.path} does not cover its audit file; not sealed`);
+    }
     const footer = Buffer.alloc(HEADS_BYTES + TRAILER_BYTES);
     this.heads.forEach((head, bucket) => footer.writeUInt32LE(head, bucket * 4));
     footer.write(SEAL, HEADS_BYTES, 'latin1');
@@ -278,6 +282,20 @@ async function lastEntryMatches(auditPath: string, entry: IndexEntry): Promise<b
     return keysOf(record).some((key) => key.equals(entry.key));
   } finally {
     await handle.close();
+  }
+}
+
+/**
+ * Builds the sealed index of a rotated audit file from scratch. It is built under a temporary name
+ * and renamed into place, so a query never sees it half-built and two builders cannot mix.
+ */
+export async function rebuildSealedIndex(path: string, auditPath: string, auditSize: number): Promise<void> {
+  const building = `${path}.${randomUUID()}.idx`;
+  try {
+    await (await LiveIndex.load(building, auditPath, auditSize)).seal(auditSize);
+    await rename(building, path);
+  } finally {
+    await rm(building, { force: true });
   }
 }
 

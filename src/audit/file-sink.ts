@@ -4,7 +4,7 @@ import { dirname } from 'node:path';
 import type { Logger } from '../logger.js';
 import { indexPath, listRotated, rotatedPath } from './audit-files.js';
 import { GENESIS_HEAD, HashChain, type ChainHead } from './chain.js';
-import { IndexReader, LiveIndex, isSealed, patientKey, type LocatedRecord } from './file-index.js';
+import { IndexReader, LiveIndex, isSealed, patientKey, rebuildSealedIndex, type LocatedRecord } from './file-index.js';
 import { lastRecordOf, trimTornTail } from './file-recovery.js';
 import { readFully, writeFully } from './jsonl.js';
 import { formatRecordLine, parseRecordLine } from './record-line.js';
@@ -211,9 +211,7 @@ export class FileAuditSink implements AuditSink, AuditReader {
    */
   async #rotate(file: OpenFile): Promise<OpenFile> {
     const target = rotatedPath(this.#path, ((await listRotated(this.#path)).at(-1)?.n ?? 0) + 1);
-    await file.index?.seal(file.size).catch((err: unknown) => {
-      this.#logger?.warn({ err }, 'sealing the audit index failed; it is rebuilt at the next start');
-    });
+    await this.#seal(file);
     file.index = undefined;
     await this.#closeFile();
     await rename(this.#path, target);
@@ -222,17 +220,30 @@ export class FileAuditSink implements AuditSink, AuditReader {
     return this.#reopen();
   }
 
+  async #seal({ index, size }: OpenFile): Promise<void> {
+    try {
+      if (index && (index.stale || index.covered !== size)) await index.catchUp(this.#path, size);
+      await index?.seal(size);
+    } catch (err) {
+      await index?.close();
+      this.#logger?.warn({ err }, 'sealing the audit index failed; it is rebuilt when next needed');
+    }
+  }
+
   async #ensureRotatedIndexes(): Promise<void> {
     for (const { path } of await listRotated(this.#path)) {
       try {
         const { size } = await stat(path);
-        if (await isSealed(indexPath(path), size)) continue;
-        this.#logger?.info({ file: path }, 'rebuilding audit index');
-        await (await LiveIndex.load(indexPath(path), path, size)).seal(size);
+        if (!(await isSealed(indexPath(path), size))) await this.#rebuildIndex(path, size);
       } catch (err) {
         this.#logger?.warn({ err, file: path }, 'audit index rebuild failed');
       }
     }
+  }
+
+  async #rebuildIndex(path: string, size: number): Promise<void> {
+    this.#logger?.info({ file: path }, 'rebuilding audit index');
+    await rebuildSealedIndex(indexPath(path), path, size);
   }
 
   async #closeFile(): Promise<void> {
@@ -287,8 +298,7 @@ export class FileAuditSink implements AuditSink, AuditReader {
     const { size } = await stat(path);
     const reader = await IndexReader.openSealed(indexPath(path), size);
     if (reader) return reader;
-    this.#logger?.info({ file: path }, 'rebuilding audit index');
-    await (await LiveIndex.load(indexPath(path), path, size)).seal(size);
+    await this.#rebuildIndex(path, size);
     const rebuilt = await IndexReader.openSealed(indexPath(path), size);
     if (!rebuilt) throw new Error(`audit index of ${path} cannot be built`);
     return rebuilt;
