@@ -40,6 +40,11 @@ export async function listRotated(base: string): Promise<{ path: string; n: numb
     .sort((a, b) => a.n - b.n);
 }
 
+/** Every audit file of the sink writing `base`, in chain order: what `audit verify` should read. */
+export async function auditFileSet(base: string): Promise<string[]> {
+  return [...(await listRotated(base)).map(({ path }) => path), base];
+}
+
 /**
  * Audit files given in any order (e.g. a shell glob) in chain order: rotated files by N, then the
  * others (the current file); ties by first seq. Index files are not audit files and are left out.

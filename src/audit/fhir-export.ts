@@ -22,6 +22,8 @@ const ROLE_CLASS = 'http://terminology.hl7.org/CodeSystem/v3-RoleClass';
 const SOURCE_TYPE = 'http://terminology.hl7.org/CodeSystem/security-source-type';
 const ENTITY_TYPE = 'http://terminology.hl7.org/CodeSystem/audit-entity-type';
 const OBJECT_ROLE = 'http://terminology.hl7.org/CodeSystem/object-role';
+/** FHIR's id type; a pkbId may use characters (`:`, `@`, `_`) or a length it does not allow. */
+const FHIR_ID = /^[A-Za-z0-9\-.]{1,64}$/;
 /** Identifies a record of this gateway's hash chain: `<instance>:<seq>`. */
 export const AUDIT_RECORD_SYSTEM = 'urn:btg-gateway:audit-record';
 
@@ -79,7 +81,7 @@ export function toFhirAuditEvent(record: AuditRecord, source: { observer: string
   const purpose = record.event === 'audit_read' ? undefined : [{ coding: [BREAK_THE_GLASS], text: record.reason }];
   return {
     resourceType: 'AuditEvent',
-    id: record.id,
+    id: FHIR_ID.test(record.id) ? record.id : undefined,
     type: kind.type,
     subtype: kind.subtype ? [kind.subtype] : undefined,
     action: kind.action,
@@ -125,7 +127,7 @@ function entitiesOf(record: AuditRecord): object[] {
 
 function patientEntity(pkbId: string): object {
   return {
-    what: { reference: `Patient/${pkbId}` },
+    what: FHIR_ID.test(pkbId) ? { reference: `Patient/${pkbId}` } : { type: 'Patient', identifier: { value: pkbId } },
     type: { system: ENTITY_TYPE, code: '1', display: 'Person' },
     role: { system: OBJECT_ROLE, code: '1', display: 'Patient' },
   };

@@ -28,7 +28,7 @@ interface FhirAuditEvent {
   purposeOfEvent?: { coding: Coding[]; text?: string }[];
   agent: { type?: { coding?: Coding[] }; who?: { identifier?: { value: string }; type?: string }; requestor: boolean; network?: { address: string; type: string } }[];
   source: { site?: string; observer: { display?: string; identifier?: { value: string } } };
-  entity?: { what?: { reference?: string; identifier?: { system: string; value: string } }; type?: Coding; role?: Coding; detail?: { type: string; valueString: string }[] }[];
+  entity?: { what?: { reference?: string; type?: string; identifier?: { system?: string; value: string } }; type?: Coding; role?: Coding; detail?: { type: string; valueString: string }[] }[];
 }
 
 function record(overrides: Partial<AuditDraft>): AuditRecord {
@@ -109,6 +109,11 @@ describe('toFhirAuditEvent', () => {
     expect(chain?.detail).toEqual(expect.arrayContaining([{ type: 'hash', valueString: source.hash }, { type: 'recordId', valueString: source.id }]));
     const request = fhir.entity?.find((e) => e.detail?.some((d) => d.type === 'path'));
     expect(request?.detail).toContainEqual({ type: 'path', valueString: source.request!.path });
+  });
+
+  it('refers by identifier to a patient whose pkbId is not a valid FHIR id', () => {
+    const fhir = convert(record({ pkbId: 'nhs:9434765919@site_1' }));
+    expect(fhir.entity?.[0]).toMatchObject({ what: { type: 'Patient', identifier: { value: 'nhs:9434765919@site_1' } } });
   });
 
   it('does not claim break-the-glass as the purpose of reading the audit trail', () => {

@@ -1,7 +1,7 @@
 import { appendFile, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { listRotated } from '../../../src/audit/audit-files.js';
+import { auditFileSet, listRotated } from '../../../src/audit/audit-files.js';
 import { FileAuditSink } from '../../../src/audit/file-sink.js';
 import type { AuditRecord } from '../../../src/audit/record.js';
 import { verifyAuditFiles } from '../../../src/audit/verify.js';
@@ -21,10 +21,6 @@ async function readRecords(path: string): Promise<AuditRecord[]> {
     .split('\n')
     .filter(Boolean)
     .map((line) => JSON.parse(line) as AuditRecord);
-}
-
-async function auditFiles(path: string): Promise<string[]> {
-  return [...(await listRotated(path)).map((file) => file.path), path];
 }
 
 describe('FileAuditSink', () => {
@@ -115,7 +111,7 @@ describe('FileAuditSink', () => {
     expect(rotated.map((file) => file.n)).toEqual(rotated.map((_, i) => i + 1));
     for (const file of [...rotated.map((r) => r.path), path]) expect((await stat(file)).size).toBeLessThanOrEqual(4096);
 
-    const files = await auditFiles(path);
+    const files = await auditFileSet(path);
     const onDisk = (await Promise.all(files.map(readRecords))).flat();
     expect(onDisk).toEqual(written);
     expect(onDisk.map((r) => r.seq)).toEqual(written.map((_, i) => i + 1));
