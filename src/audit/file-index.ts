@@ -1,5 +1,5 @@
 import { createHash, randomUUID } from 'node:crypto';
-import { open, rename, rm, stat, type FileHandle } from 'node:fs/promises';
+import { open, rename, rm, type FileHandle } from 'node:fs/promises';
 import { readFully, readLines, writeFully } from './jsonl.js';
 import { parseRecordLine } from './record-line.js';
 
@@ -328,7 +328,7 @@ export class IndexReader {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
       throw err;
     }
-    const size = (await stat(path)).size;
+    const { size } = await handle.stat();
     const trailer = await readTrailer(handle, size).catch(() => undefined);
     if (!trailer || trailer.auditSize !== auditSize) {
       await handle.close();
