@@ -19,7 +19,7 @@ export function indexPath(auditFile: string): string {
 }
 
 /** The N of `<anything>.<N>`, or undefined for a file that is not a rotated one. */
-export function rotationNumber(path: string): number | undefined {
+function rotationNumber(path: string): number | undefined {
   const match = /\.(\d+)$/.exec(path);
   return match ? Number(match[1]) : undefined;
 }

@@ -23,7 +23,7 @@ import { parseRecordLine } from './record-line.js';
  * Memory: the bucket heads of the file being written (256 KiB); sealed files keep theirs on disk.
  */
 
-export const INDEX_BUCKETS = 1 << 16;
+const INDEX_BUCKETS = 1 << 16;
 const HEADER_BYTES = 32;
 const ENTRY_BYTES = 32;
 const TRAILER_BYTES = 32;
@@ -48,7 +48,7 @@ export interface LocatedRecord {
   bytes: number;
 }
 
-export interface IndexEntry {
+interface IndexEntry {
   key: Buffer;
   offset: number;
   time: number;
@@ -60,7 +60,7 @@ export function patientKey(pkbId: string): Buffer {
   return createHash('sha256').update(pkbId, 'utf8').digest().subarray(0, 8);
 }
 
-export function bucketOf(key: Buffer): number {
+function bucketOf(key: Buffer): number {
   return key.readUInt16LE(0);
 }
 
