@@ -7,6 +7,13 @@ export interface AccessPolicy {
   routes: RouteMatcher;
 }
 
+/** A refusal that must name, in the audit trail, the patient the request really addressed. */
+export class PatientMismatchError extends GatewayError {
+  constructor(readonly requestedPkbId: string) {
+    super(403, 'patient_mismatch', 'The request addresses a different patient than the BTG token was issued for');
+  }
+}
+
 /** Decides whether a BTG request for `tokenPkbId` may go upstream. Returns the located patient. */
 export function decideBtgAccess(method: string, target: RequestTarget, tokenPkbId: string, policy: AccessPolicy): RouteMatch {
   if (!policy.methods.has(method)) {
@@ -17,7 +24,7 @@ export function decideBtgAccess(method: string, target: RequestTarget, tokenPkbI
     throw new GatewayError(403, 'route_not_allowed', 'No BTG route rule matches this path');
   }
   if (match.pkbId !== tokenPkbId) {
-    throw new GatewayError(403, 'patient_mismatch', 'The request addresses a different patient than the BTG token was issued for');
+    throw new PatientMismatchError(match.pkbId);
   }
   return match;
 }

@@ -16,7 +16,7 @@ import type { WebSocketProxy } from '../proxy/websocket-proxy.js';
 import type { Runtime } from '../runtime.js';
 import { forwardingHeaders, releaseBody, type RequestContext } from '../server/request-context.js';
 import type { GrantStore } from '../store/grant-store.js';
-import { decideBtgAccess } from './btg-decision.js';
+import { decideBtgAccess, PatientMismatchError } from './btg-decision.js';
 import { identityHeaders, OVERRIDE_HEADERS } from './identity-headers.js';
 import { parseRequestTarget } from './request-target.js';
 
@@ -135,7 +135,7 @@ export class BtgProxy {
     this.deps.metrics.btgRequests.inc({ outcome: code });
     ctx.log.outcome = code;
     const claims = known.claims;
-    const located = known.pkbId ?? (err instanceof GatewayError && err.code === 'patient_mismatch' ? undefined : claims?.pkbId);
+    const located = err instanceof PatientMismatchError ? err.requestedPkbId : (known.pkbId ?? claims?.pkbId);
     try {
       await this.deps.audit.write({
         event: 'denied',

@@ -25,6 +25,15 @@ function btgGet(target: string, headers: Record<string, string> = {}): Promise<C
   return send(`${gw.url}${target}`, { headers: { authorization: `Bearer ${clinician}`, breaktheglass: btg.token, ...headers } });
 }
 
+/** For targets an HTTP client would normalise before sending. */
+async function btgRaw(target: string): Promise<ClientResponse> {
+  const raw = await sendRaw(gw.port, `GET ${target} HTTP/1.1\r\nHost: gw\r\nAuthorization: Bearer ${clinician}\r\nbreaktheglass: ${btg.token}\r\nConnection: close\r\n\r\n`);
+  const [head, body = ''] = raw.split('\r\n\r\n');
+  const lines = head!.split('\r\n');
+  const headers = Object.fromEntries(lines.slice(1).map((l) => [l.slice(0, l.indexOf(':')).toLowerCase(), l.slice(l.indexOf(':') + 1).trim()]));
+  return { status: Number(lines[0]!.split(' ')[1]), headers, rawHeaders: [], body: Buffer.from(body), text: body, json: <T>() => JSON.parse(body) as T };
+}
+
 /** Requests upstream received that carried (in any spelling) the BTG header. */
 const leaks = (): number => upstream.received.filter((r) => r.rawHeaders.some((h, i) => i % 2 === 0 && h.toLowerCase() === 'breaktheglass')).length;
 
@@ -117,7 +126,8 @@ describe('refused BTG requests never reach upstream and are audited as denied', 
     ['the patient parameter twice', () => btgGet('/fhir/Observation?patient=p1&patient=p2'), 400, 'bad_request'],
     ['a route that names no patient', () => btgGet('/admin/users'), 403, 'route_not_allowed'],
     ['a method not allowed for BTG', () => send(`${gw.url}/patients/p1`, { method: 'DELETE', headers: { authorization: `Bearer ${clinician}`, breaktheglass: btg.token } }), 403, 'route_not_allowed'],
-    ['dot segments', () => btgGet('/patients/p1/../p2/records'), 400, 'bad_request'],
+    ['dot segments', () => btgRaw('/patients/p1/../p2/records'), 400, 'bad_request'],
+    ['an encoded dot segment', () => btgRaw('/patients/p1/%2e%2e/p2'), 400, 'bad_request'],
     ['an encoded slash', () => btgGet('/patients/p1%2F..%2Fp2'), 400, 'bad_request'],
     ['a garbled token', () => btgGet('/patients/p1', { breaktheglass: 'a.b.c' }), 401, 'invalid_token'],
     ['no caller token', () => send(`${gw.url}/patients/p1`, { headers: { breaktheglass: btg.token } }), 401, 'unauthorized'],

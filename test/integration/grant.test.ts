@@ -11,8 +11,9 @@ let clinician: string;
 
 const PATIENT_MESSAGE = 'Method requires a user within scope(s) CLINICIAN and BTG functionality enabled but current user is of UserType PATIENT';
 
-function grant(body: unknown, token: string | undefined = clinician, target = '/btg'): Promise<ClientResponse> {
-  return send(`${gw.url}${target}`, {
+/** `token: null` sends no Authorization header at all. */
+function grant(body: unknown, token: string | null = clinician): Promise<ClientResponse> {
+  return send(`${gw.url}/btg`, {
     method: 'POST',
     headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) },
     body: body === undefined ? undefined : JSON.stringify(body),
@@ -70,9 +71,9 @@ describe('POST /btg', () => {
 
   it('refuses a missing, invalid or expired caller token with 401 "Login context is null."', async () => {
     const expired = await gw.callerToken({ expiresInSeconds: -60 });
-    for (const token of [undefined, 'not-a-jwt', expired]) {
+    for (const token of [null, 'not-a-jwt', expired]) {
       const res = await grant({ userId: 'dr.jones', pkbId: 'p-100' }, token);
-      expect(res.status).toBe(401);
+      expect(res.status, `${token?.slice(0, 12)} ${res.text}`).toBe(401);
       expect(res.json()).toMatchObject({ error: 'unauthorized', message: expect.stringMatching(/^Login context is null\./) });
     }
   });
@@ -158,7 +159,7 @@ describe('POST /btg', () => {
 
 describe('DELETE /btg', () => {
   it('revokes the presented token (204), after which it is refused', async () => {
-    const issued = (await grant({ userId: 'dr.jones', pkbId: 'p-500' })).json();
+    const issued = (await grant({ userId: 'dr.revoker', pkbId: 'p-500' })).json();
     const use = () => send(`${gw.url}/patients/p-500`, { headers: { authorization: `Bearer ${clinician}`, breaktheglass: issued.token as string } });
     expect((await use()).status).toBe(200);
     const revoked = await send(`${gw.url}/btg`, { method: 'DELETE', headers: { authorization: `Bearer ${clinician}`, breaktheglass: issued.token as string } });
@@ -170,7 +171,7 @@ describe('DELETE /btg', () => {
   });
 
   it("refuses to revoke another team's token (403) and needs the token (400) and a caller (401)", async () => {
-    const issued = (await grant({ userId: 'dr.jones', pkbId: 'p-501' })).json();
+    const issued = (await grant({ userId: 'dr.other', pkbId: 'p-501' })).json();
     const otherTeam = await gw.callerToken({ team: 'team-b' });
     const res = await send(`${gw.url}/btg`, { method: 'DELETE', headers: { authorization: `Bearer ${otherTeam}`, breaktheglass: issued.token as string } });
     expect(res.status).toBe(403);
