@@ -1,6 +1,7 @@
 import { createRequire } from 'node:module';
 import yargs from 'yargs';
 import { ConfigError } from './config/load.js';
+import { exportCommand, verifyCommand } from './commands/audit.js';
 import { checkConfig } from './commands/check-config.js';
 import { generateKeys } from './commands/keys.js';
 import { demo } from './commands/demo.js';
@@ -71,6 +72,25 @@ export async function main(argv: readonly string[], env: Env): Promise<number> {
         )
         .demandCommand(1, 'Name a keys command; see keys --help'),
     )
+    .command('audit', 'Verify or export the audit trail', (y) =>
+      y
+        .command(
+          'verify <files..>',
+          'Recompute every hash; exit 0 when intact, 1 naming the first bad seq',
+          (v) => v.positional('files', { type: 'string', array: true, demandOption: true, describe: 'Audit files (a current file brings its rotated set)' }),
+          (args) => run(() => verifyCommand(args.files, process.stdout))(),
+        )
+        .command(
+          'export <files..>',
+          'Write FHIR R4 AuditEvent resources (NDJSON) to stdout',
+          (e) =>
+            e
+              .positional('files', { type: 'string', array: true, demandOption: true, describe: 'Audit files' })
+              .option('format', { type: 'string', default: 'fhir', describe: 'Export format (fhir)' }),
+          (args) => run(() => exportCommand(args.files, args.format, process.stdout, process.stderr))(),
+        )
+        .demandCommand(1, 'Name an audit command; see audit --help'),
+    )
     .demandCommand(1, 'Name a command; see --help')
     .strict()
     .version(version)
@@ -91,6 +111,8 @@ export async function main(argv: readonly string[], env: Env): Promise<number> {
 }
 
 function reportFailure(err: unknown): number {
+  // The reader went away (`… | head`): nothing more to say, and not a failure of ours.
+  if ((err as NodeJS.ErrnoException).code === 'EPIPE') return 0;
   if (err instanceof ConfigError || err instanceof UsageError) {
     process.stderr.write(`btg-gateway: ${err.message}\n`);
     return EXIT_USAGE;

@@ -1,26 +1,36 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { BtgProxy } from './access/btg-proxy.js';
-import { openAuditTrail } from './audit/create-audit-trail.js';
+import type { AuditTrail } from './audit/audit-trail.js';
+import { auditInstance, openAuditTrail } from './audit/create-audit-trail.js';
 import { createCallerAuthenticator } from './auth/create-authenticator.js';
 import { GrantEndpoint } from './btg/grant-endpoint.js';
 import { PatientLookup } from './btg/patient-lookup.js';
 import type { GatewayConfig } from './config/schema.js';
 import { compileTrustedProxies } from './http/client-address.js';
 import type { Logger } from './logger.js';
-import { createMetrics, type GatewayMetrics } from './metrics.js';
-import { silentNotifier } from './notify/grant-notifier.js';
+import { createMetrics, initialiseSeries, type GatewayMetrics } from './metrics.js';
+import { silentNotifier, type GrantNotifier } from './notify/grant-notifier.js';
+import { WebhookNotifier } from './notify/webhook-notifier.js';
 import { Forwarder } from './proxy/forwarder.js';
 import { WebSocketProxy } from './proxy/websocket-proxy.js';
-import { buildRuntime } from './runtime.js';
-import { AdminHandler } from './server/admin-handler.js';
+import { reloadWarnings } from './reload.js';
+import { buildRuntime, type Runtime } from './runtime.js';
+import { AdminHandler, type ReadinessCheck } from './server/admin-handler.js';
+import { AuditApi } from './server/audit-api.js';
 import { MainHandler } from './server/main-handler.js';
 import { createGrantStore } from './store/create-store.js';
+import type { GrantStore } from './store/grant-store.js';
 
 export interface Gateway {
   readonly mainAddress: AddressInfo;
   readonly adminAddress: AddressInfo;
   readonly metrics: GatewayMetrics;
+  /**
+   * Swaps routes, enabled teams, limits, keys and audit body mode (SPEC 10). In-flight requests keep
+   * the rules they started with. Sections that need a restart are named in the log.
+   */
+  reload(config: GatewayConfig): Promise<void>;
   /** Stops accepting, lets in-flight requests finish (up to server.shutdownTimeoutMs), flushes, closes. */
   stop(): Promise<void>;
 }
@@ -37,23 +47,29 @@ export interface GatewayOptions {
 export async function startGateway(config: GatewayConfig, options: GatewayOptions): Promise<Gateway> {
   const { logger } = options;
   const now = options.now ?? Date.now;
-  const metrics = createMetrics({ collectDefaults: options.collectDefaultMetrics });
   let runtime = await buildRuntime(config, { logger, now });
   const authenticator = await createCallerAuthenticator(config.callerAuth, { now, logger });
   const store = await createGrantStore(config.store, { now, logger });
+  const metrics = createMetrics({
+    collectDefaults: options.collectDefaultMetrics,
+    countActiveGrants: async () => (await store.activeGrants()).length,
+  });
   const audit = await openAuditTrail(config, metrics, logger);
-  const notifier = silentNotifier;
+  initialiseSeries(metrics, [...new Set(config.audit.sinks.map((sink) => sink.type))]);
+  const notifier = createNotifier(config, metrics, logger);
   const forwarder = new Forwarder(config.upstream, metrics);
   const webSockets = new WebSocketProxy(config.upstream.url, logger);
+  const trustedProxies = compileTrustedProxies(config.server.trustedProxies);
   const reservedHeaders = new Set([
     config.btg.header.toLowerCase(),
     ...Object.keys(config.upstream.btgHeaders).map((name) => name.toLowerCase()),
   ]);
-  const current = () => runtime;
+  const current = (): Runtime => runtime;
+
   const main = new MainHandler({
     forwarder,
     webSockets,
-    trustedProxies: compileTrustedProxies(config.server.trustedProxies),
+    trustedProxies,
     reservedHeaders,
     logger,
     runtime: current,
@@ -71,10 +87,9 @@ export async function startGateway(config: GatewayConfig, options: GatewayOption
   });
   const admin = new AdminHandler({
     metrics,
-    readiness: () => [
-      { name: 'audit', check: async () => assertAuditHealthy(await audit.check()) },
-      { name: 'store', check: () => store.ping() },
-    ],
+    auditApi: new AuditApi({ adminToken: config.admin.token, audit, store }),
+    trustedProxies,
+    readiness: () => readinessChecks(audit, store),
     logger,
   });
 
@@ -93,7 +108,12 @@ export async function startGateway(config: GatewayConfig, options: GatewayOption
     throw err;
   });
   logger.info(
-    { main: `${mainAddress.address}:${mainAddress.port}`, admin: `${adminAddress.address}:${adminAddress.port}`, upstream: config.upstream.url },
+    {
+      main: `${mainAddress.address}:${mainAddress.port}`,
+      admin: `${adminAddress.address}:${adminAddress.port}`,
+      upstream: config.upstream.url,
+      instance: auditInstance(config),
+    },
     'btg-gateway listening',
   );
 
@@ -109,16 +129,38 @@ export async function startGateway(config: GatewayConfig, options: GatewayOption
     await authenticator.close();
     logger.info('btg-gateway stopped');
   };
-  return {
-    mainAddress,
-    adminAddress,
-    metrics,
-    stop: () => (stopping ??= stop()),
+  const reload = async (next: GatewayConfig): Promise<void> => {
+    const replacement = await buildRuntime(next, { logger, now, previous: runtime });
+    for (const warning of reloadWarnings(runtime.config, next)) logger.warn(warning);
+    runtime = replacement;
+    logger.info({ routes: next.btg.routes.length, enabledTeams: next.btg.enabledTeams.length }, 'configuration reloaded');
   };
+  return { mainAddress, adminAddress, metrics, reload, stop: () => (stopping ??= stop()) };
 }
 
-function assertAuditHealthy(result: { ok: boolean; failures: { sink: string; message: string }[] }): void {
-  if (!result.ok) throw new Error(result.failures.map((f) => `${f.sink}: ${f.message}`).join('; '));
+function createNotifier(config: GatewayConfig, metrics: GatewayMetrics, logger: Logger): GrantNotifier {
+  const webhook = config.notify.webhook;
+  if (!webhook) return silentNotifier;
+  return new WebhookNotifier(webhook, {
+    logger,
+    instance: auditInstance(config),
+    onDeliveryFailed: (reason) => metrics.notifyFailures.inc({ reason }),
+    closeTimeoutMs: config.server.shutdownTimeoutMs,
+  });
+}
+
+/** /readyz: ready when every audit sink could take a write and the grant store answers. */
+function readinessChecks(audit: AuditTrail, store: GrantStore): ReadinessCheck[] {
+  return [
+    {
+      name: 'audit',
+      check: async () => {
+        const result = await audit.check();
+        if (!result.ok) throw new Error(result.failures.map((f) => `${f.sink}: ${f.message}`).join('; '));
+      },
+    },
+    { name: 'store', check: () => store.ping() },
+  ];
 }
 
 function listen(server: Server, host: string, port: number): Promise<AddressInfo> {

@@ -14,9 +14,29 @@ export interface GatewayMetrics {
   readonly auditRecords: Counter<'event'>;
   readonly auditFailures: Counter<'sink'>;
   readonly activeGrants: Gauge;
+  readonly notifyFailures: Counter<'reason'>;
 }
 
-export function createMetrics(options: { collectDefaults?: boolean } = {}): GatewayMetrics {
+/** Outcome label values, created at zero so the first occurrence of each shows up in `increase()`. */
+export const GRANT_OUTCOMES = [
+  'success', 'unauthorized', 'bad_request', 'payload_too_large', 'method_not_allowed', 'rate_limited',
+  'patient_not_found', 'upstream_unavailable', 'audit_unavailable', 'store_unavailable', 'internal_error',
+] as const;
+export const BTG_REQUEST_OUTCOMES = [
+  'success', 'invalid_token', 'token_expired', 'token_revoked', 'unauthorized', 'team_mismatch',
+  'route_not_allowed', 'patient_mismatch', 'bad_request', 'audit_unavailable', 'store_unavailable',
+  'upstream_unavailable', 'upstream_timeout', 'client_aborted', 'upstream_aborted', 'internal_error',
+] as const;
+export const NOTIFY_FAILURE_REASONS = ['rejected', 'exhausted', 'overflow', 'shutdown'] as const;
+
+export interface MetricsOptions {
+  collectDefaults?: boolean;
+  /** Read at scrape time for btg_active_grants. */
+  countActiveGrants?: () => Promise<number>;
+}
+
+export function createMetrics(options: MetricsOptions = {}): GatewayMetrics {
+  const countActiveGrants = options.countActiveGrants;
   const registry = new Registry();
   if (options.collectDefaults !== false) collectDefaultMetrics({ register: registry });
   const registers = [registry];
@@ -63,8 +83,30 @@ export function createMetrics(options: { collectDefaults?: boolean } = {}): Gate
       name: 'btg_active_grants',
       help: 'Unexpired, unrevoked BTG grants known to this gateway',
       registers,
+      ...(countActiveGrants && {
+        async collect(this: Gauge) {
+          this.set(await countActiveGrants().catch(() => Number.NaN));
+        },
+      }),
+    }),
+    notifyFailures: new Counter({
+      name: 'btg_notify_failures_total',
+      help: 'Grant/revoke notifications that could not be delivered to the webhook, by reason',
+      labelNames: ['reason'],
+      registers,
     }),
   };
+}
+
+/**
+ * Creates every known labelled series at zero. Prometheus reads a series' first sample as its
+ * start, so without this the first audit failure or patient_mismatch would never fire an alert.
+ */
+export function initialiseSeries(metrics: GatewayMetrics, sinkNames: readonly string[]): void {
+  for (const outcome of GRANT_OUTCOMES) metrics.grants.inc({ outcome }, 0);
+  for (const outcome of BTG_REQUEST_OUTCOMES) metrics.btgRequests.inc({ outcome }, 0);
+  for (const reason of NOTIFY_FAILURE_REASONS) metrics.notifyFailures.inc({ reason }, 0);
+  for (const sink of sinkNames) metrics.auditFailures.inc({ sink }, 0);
 }
 
 /** `2xx`, `4xx`, … or `error` when no response arrived. Keeps label cardinality fixed. */

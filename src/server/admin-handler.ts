@@ -1,9 +1,11 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { BlockList } from 'node:net';
 import { GatewayError } from '../errors.js';
 import { sendError, sendJson } from '../http/respond.js';
-import { requestIdFor } from '../http/request-id.js';
 import type { Logger } from '../logger.js';
 import type { GatewayMetrics } from '../metrics.js';
+import type { AuditApi } from './audit-api.js';
+import { createRequestContext, type RequestContext } from './request-context.js';
 
 /** One thing /readyz depends on: resolves when usable, rejects saying why not. */
 export interface ReadinessCheck {
@@ -14,6 +16,8 @@ export interface ReadinessCheck {
 export interface AdminHandlerDeps {
   metrics: GatewayMetrics;
   readiness: () => readonly ReadinessCheck[];
+  auditApi: AuditApi;
+  trustedProxies: BlockList;
   logger: Logger;
 }
 
@@ -22,15 +26,15 @@ export class AdminHandler {
   constructor(private readonly deps: AdminHandlerDeps) {}
 
   readonly onRequest = (req: IncomingMessage, res: ServerResponse): void => {
-    const id = requestIdFor(req.headers['x-request-id']);
-    res.setHeader('x-request-id', id);
-    this.route(req, res).catch((err: unknown) => {
-      this.deps.logger.warn({ reqId: id, err: (err as Error).message }, 'admin request failed');
-      sendError(res, err, id);
+    const ctx = createRequestContext(req, this.deps.trustedProxies, false);
+    res.setHeader('x-request-id', ctx.id);
+    this.route(req, res, ctx).catch((err: unknown) => {
+      this.deps.logger.warn({ reqId: ctx.id, path: req.url?.split('?')[0], err: (err as Error).message }, 'admin request refused');
+      sendError(res, err, ctx.id);
     });
   };
 
-  private async route(req: IncomingMessage, res: ServerResponse): Promise<void> {
+  private async route(req: IncomingMessage, res: ServerResponse, ctx: RequestContext): Promise<void> {
     const path = (req.url ?? '/').split('?')[0];
     if (req.method !== 'GET' && req.method !== 'HEAD') {
       throw new GatewayError(405, 'method_not_allowed', 'The admin listener only answers GET', { allow: 'GET, HEAD' });
@@ -42,6 +46,10 @@ export class AdminHandler {
         return this.readiness(res);
       case '/metrics':
         return this.metrics(res);
+      case '/audit':
+        return this.deps.auditApi.history(req, res, ctx);
+      case '/grants':
+        return this.deps.auditApi.grants(req, res, ctx);
       default:
         throw new GatewayError(404, 'not_found', 'No such admin endpoint');
     }
