@@ -46,7 +46,8 @@ export class PatientLookup {
         signal: AbortSignal.timeout(this.settings.timeoutMs),
         redirect: 'manual',
       });
-      await res.body?.cancel();
+      // Only the status matters; release the connection without waiting for the body.
+      void res.body?.cancel().catch(() => undefined);
       return res.status;
     } catch (err) {
       throw new GatewayError(502, 'upstream_unavailable', 'Patient lookup failed', {}, { cause: err });

@@ -20,7 +20,8 @@ const READER_HEADER = 'x-audit-reader';
 
 /**
  * `GET /audit` and `GET /grants` on the admin listener, for patients' teams and privacy officers.
- * Every read is itself audited (`audit_read`), durably, before any data is returned.
+ * Every read is itself audited (`audit_read`), durably, before any data is returned; a read is not
+ * part of its own answer.
  */
 export class AuditApi {
   constructor(private readonly deps: AuditApiDeps) {}
@@ -31,14 +32,15 @@ export class AuditApi {
     const query = parseHistoryQuery(params);
     const reader = this.deps.audit.readers()[0];
     if (!reader) throw new GatewayError(404, 'not_found', 'No queryable audit sink (file or postgres) is configured');
+    const records = await reader.query(query);
     await this.recordRead(req, ctx, query.pkbId);
-    sendJson(res, 200, await reader.query(query));
+    sendJson(res, 200, records);
   }
 
   async grants(req: IncomingMessage, res: ServerResponse, ctx: RequestContext): Promise<void> {
     this.authorise(req);
-    await this.recordRead(req, ctx, undefined);
     const grants = await this.deps.store.activeGrants();
+    await this.recordRead(req, ctx, undefined);
     sendJson(
       res,
       200,

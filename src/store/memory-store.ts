@@ -28,7 +28,8 @@ export class MemoryGrantStore implements GrantStore {
     maxEntries: number,
     private readonly now: () => number = Date.now,
   ) {
-    const options = { max: maxEntries, ttlAutopurge: false, perf: { now } };
+    // ttlResolution 0: read the clock on every check, so an expiry is exact (and a test clock is obeyed).
+    const options = { max: maxEntries, ttlAutopurge: false, ttlResolution: 0, perf: { now } };
     this.grants = new LRUCache<string, StoredGrant>(options);
     this.revoked = new LRUCache<string, true>(options);
     this.counters = new LRUCache<string, Counter>(options);

@@ -1,8 +1,10 @@
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { AuditTrail } from '../../src/audit/audit-trail.js';
+import { FileAuditSink } from '../../src/audit/file-sink.js';
 import { send } from '../support/http-client.js';
 import { RecordingUpstream } from '../support/recording-upstream.js';
 
@@ -77,5 +79,59 @@ describe('btg-gateway CLI', () => {
     child.kill('SIGTERM');
     expect(await exited).toBe(0);
     await upstream.stop();
+  });
+});
+
+describe('btg-gateway keys generate', () => {
+  it('writes a private JWK readable by the owner only, prints the public one, and refuses to overwrite', () => {
+    const out = join(mkdtempSync(join(tmpdir(), 'btg-keys-')), 'signing.jwk');
+    const result = cli(['keys', 'generate', '--alg', 'ES256', '--out', out]);
+    expect(result.status).toBe(0);
+    expect(statSync(out).mode & 0o777).toBe(0o600);
+    const privateJwk = JSON.parse(readFileSync(out, 'utf8')) as Record<string, string>;
+    expect(privateJwk).toMatchObject({ kty: 'EC', crv: 'P-256', alg: 'ES256', d: expect.any(String) });
+    expect(result.stdout).toContain(privateJwk.kid!);
+    expect(result.stdout).not.toContain(privateJwk.d!);
+    expect(cli(['keys', 'generate', '--out', out]).status).toBe(2);
+    expect(cli(['keys', 'generate', '--out', out, '--force']).status).toBe(0);
+  });
+});
+
+describe('btg-gateway audit verify / export', () => {
+  async function writeTrail(): Promise<string> {
+    const file = join(mkdtempSync(join(tmpdir(), 'btg-trail-')), 'audit.jsonl');
+    const trail = new AuditTrail([new FileAuditSink({ path: file, instance: 'cli-test', maxBytes: 4096 })], { instance: 'cli-test' });
+    await trail.open();
+    for (let i = 0; i < 40; i++) {
+      await trail.write({ event: i % 2 ? 'access' : 'grant', outcome: 'success', teamId: 't', userId: 'u', pkbId: `p${i % 3}`, tokenId: `j${i}`, request: { id: `r${i}`, method: 'GET', path: '/patients/p1', query: '', clientIp: '127.0.0.1' } });
+    }
+    await trail.close();
+    return file;
+  }
+
+  it('passes an intact rotated trail and names the first bad seq of a tampered one', async () => {
+    const file = await writeTrail();
+    const ok = cli(['audit', 'verify', file]);
+    expect(ok.status).toBe(0);
+    expect(ok.stdout).toMatch(/^ok: 40 records in [2-9] file\(s\)/);
+    const lines = readFileSync(file, 'utf8').split('\n');
+    const victim = lines.findIndex((line) => line.includes('"event":"access"'));
+    const seq = (JSON.parse(lines[victim]!) as { seq: number }).seq;
+    lines[victim] = lines[victim]!.replace('"userId":"u"', '"userId":"someone-else"');
+    writeFileSync(file, lines.join('\n'));
+    const bad = cli(['audit', 'verify', file]);
+    expect(bad.status).toBe(1);
+    expect(bad.stdout).toContain(`FAILED at seq ${seq}: edited`);
+  });
+
+  it('exports FHIR AuditEvents as NDJSON', async () => {
+    const file = await writeTrail();
+    const result = cli(['audit', 'export', '--format', 'fhir', file]);
+    expect(result.status).toBe(0);
+    const events = result.stdout.trim().split('\n').map((line) => JSON.parse(line) as { resourceType: string });
+    expect(events).toHaveLength(40);
+    expect(new Set(events.map((e) => e.resourceType))).toEqual(new Set(['AuditEvent']));
+    expect(cli(['audit', 'export', '--format', 'csv', file]).status).toBe(2);
+    expect(cli(['audit', 'verify', '/nonexistent/audit.jsonl']).status).toBe(2);
   });
 });

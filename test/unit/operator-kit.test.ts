@@ -214,7 +214,7 @@ describe('config/grafana-dashboard.json', () => {
       ),
     );
     const btgFamilies = [...familyNames].filter((name) => name.startsWith('btg_'));
-    expect(btgFamilies).toHaveLength(7);
+    expect(btgFamilies).toHaveLength(8);
     for (const family of [...btgFamilies, 'process_cpu_seconds_total', 'process_resident_memory_bytes', 'nodejs_eventloop_lag_seconds']) {
       expect(used).toContain(family);
     }
