@@ -33,7 +33,7 @@ export class PostgresAuditSink implements AuditSink, AuditReader {
   readonly #instance: string;
   readonly #logger: Logger | undefined;
   readonly #timeoutMs: number | undefined;
-  readonly #sql: { head: string; insert: string; query: string };
+  readonly #sql: { check: string; head: string; insert: string; query: string };
   readonly #chain = new HashChain();
   readonly #serial = new Serial();
   #pool: pg.Pool | undefined;
@@ -51,6 +51,7 @@ export class PostgresAuditSink implements AuditSink, AuditReader {
     this.#logger = options.logger;
     this.#timeoutMs = options.timeoutMs;
     this.#sql = {
+      check: `SELECT has_table_privilege($1, 'INSERT') AS writable`,
       head: `SELECT seq, hash FROM ${table} WHERE instance = $1 ORDER BY seq DESC LIMIT 1`,
       insert: insertStatement(options.table),
       // Two index scans, each stopping after `limit` rows, instead of one OR over both columns.
@@ -82,8 +83,10 @@ export class PostgresAuditSink implements AuditSink, AuditReader {
     return this.#serial.run(() => this.#append(drafts));
   }
 
+  /** Beyond reachability: the table exists and this role may insert (a revoked grant fails every batch). */
   async check(): Promise<void> {
-    await this.#connect().query('SELECT 1');
+    const { rows } = await this.#connect().query<{ writable: boolean }>(this.#sql.check, [tableIdentifier(this.#table)]);
+    if (!rows[0]?.writable) throw new Error(`no INSERT privilege on audit table ${this.#table}`);
   }
 
   async query({ pkbId, since, limit }: AuditQuery): Promise<AuditRecord[]> {

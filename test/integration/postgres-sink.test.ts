@@ -124,14 +124,23 @@ describeWithService('PostgresAuditSink against a real PostgreSQL', postgres, () 
   it('writes each batch as rows whose record column is the record exactly as hashed', async () => {
     const table = newTable();
     const sink = await openSink(table);
-    // jsonb would refuse this escape; a client can put it in a grant reason.
-    const records = [...(await sink.append([draft({ reason: 'NUL \u0000 from a client' }), draft(), draft()])), ...(await sink.append([draft()]))];
+    const records = [...(await sink.append([draft(), draft(), draft()])), ...(await sink.append([draft()]))];
 
     const { rows } = await admin.query<{ seq: string; record: string }>(`SELECT seq, record FROM "${table}" ORDER BY seq`);
     expect(rows.map(({ seq }) => seq)).toEqual(['1', '2', '3', '4']);
     expect(rows.map(({ record }) => JSON.parse(record) as unknown)).toEqual(records);
     expect(sink.head).toEqual({ seq: 4, hash: records[3]!.hash });
     expect(await verifyPostgres(ADMIN_URL, { table })).toEqual({ ok: true, records: 4, instances: ['gw-1'], warnings: [] });
+  });
+
+  it('stores NUL characters a client may send, which jsonb and text columns cannot hold', async () => {
+    const table = newTable();
+    const sink = await openSink(table);
+    const [record] = await sink.append([draft({ pkbId: 'p\u0000', userId: 'dr.\u0000', reason: 'NUL \u0000 in a grant reason' })]);
+
+    expect(await sink.query({ pkbId: 'p\u0000', limit: 10 })).toEqual([record]);
+    expect(await sink.query({ pkbId: 'p\uFFFD', limit: 10 })).toEqual([]);
+    expect(await verifyPostgres(ADMIN_URL, { table })).toMatchObject({ ok: true, records: 1 });
   });
 
   it('continues the chain across a restart', async () => {
@@ -228,6 +237,15 @@ describeWithService('PostgresAuditSink against a real PostgreSQL', postgres, () 
     expect(await a.query({ pkbId: 'p3', limit: 10 })).toEqual([]);
   });
 
+  it("never answers with another patient's record, even when a lookup column was edited", async () => {
+    const { table, records } = await seeded();
+    await admin.query(`UPDATE "${table}" SET pkb_id = 'patient-9' WHERE seq = 2`);
+    const sink = sinkFor(table);
+
+    expect(records[1]!.pkbId).toBe('patient-1');
+    expect(await sink.query({ pkbId: 'patient-9', limit: 10 })).toEqual([]);
+  });
+
   it('group-commits 100 concurrent writes through the audit trail into fewer transactions', async () => {
     const table = newTable();
     const metrics = createMetrics({ collectDefaults: false });
@@ -292,10 +310,12 @@ describeWithService('PostgresAuditSink against a real PostgreSQL', postgres, () 
 
     await admin.query(`REVOKE INSERT ON "${table}" FROM "${role}"`);
     await expect(sink.append([draft()])).rejects.toMatchObject({ code: '42501' });
+    await expect(sink.check()).rejects.toThrow(/no INSERT privilege/);
     expect(sink.head).toEqual({ seq: 2, hash: before[1]!.hash });
     expect(await seqsOf(table)).toEqual([1, 2]);
 
     await admin.query(`GRANT INSERT ON "${table}" TO "${role}"`);
+    await sink.check();
     const [next] = await sink.append([draft()]);
     expect(next).toMatchObject({ seq: 3, prevHash: before[1]!.hash });
     expect(await verifyPostgres(ADMIN_URL, { table })).toMatchObject({ ok: true, records: 3 });
@@ -336,6 +356,15 @@ describeWithService('PostgresAuditSink against a real PostgreSQL', postgres, () 
 
     await expect(sink.append([draft()])).rejects.toThrow(/closed/);
     await expect(sink.check()).rejects.toThrow(/closed/);
+  });
+
+  it('is not ready while its table is missing', async () => {
+    const table = newTable();
+    const sink = await openSink(table);
+    await sink.check();
+    await admin.query(`DROP TABLE "${table}"`);
+
+    await expect(sink.check()).rejects.toMatchObject({ code: '42P01' });
   });
 });
 
