@@ -2,7 +2,7 @@ import pg from 'pg';
 import type { Logger } from '../logger.js';
 import { GENESIS_HEAD, HashChain, type ChainHead } from './chain.js';
 import { migrateAuditTable } from './postgres-migrate.js';
-import { columnArrays, connectionConfig, insertStatement, tableIdentifier } from './postgres-table.js';
+import { columnArrays, connectionConfig, insertStatement, lookupKey, tableIdentifier } from './postgres-table.js';
 import { parseRecordLine } from './record-line.js';
 import type { AuditDraft, AuditRecord } from './record.js';
 import { Serial } from './serial.js';
@@ -91,8 +91,7 @@ export class PostgresAuditSink implements AuditSink, AuditReader {
 
   async query({ pkbId, since, limit }: AuditQuery): Promise<AuditRecord[]> {
     if (limit <= 0) return [];
-    const key = pkbId.replaceAll('\0', '\uFFFD');
-    const { rows } = await this.#connect().query<{ record: string }>(this.#sql.query, [key, since === undefined ? '-infinity' : new Date(since), limit]);
+    const { rows } = await this.#connect().query<{ record: string }>(this.#sql.query, [lookupKey(pkbId), since === undefined ? '-infinity' : new Date(since), limit]);
     // The lookup columns only find candidates; the hashed record decides (and an edited row shows no other patient).
     return rows
       .map(({ record }) => parseRecordLine(record))

@@ -67,8 +67,12 @@ interface Column {
  * PostgreSQL text cannot hold NUL, which JSON (and so a record field) can. The lookup columns carry
  * a stand-in; the record itself keeps the original, escaped in its JSON.
  */
+export function lookupKey(value: string): string {
+  return value.replaceAll('\0', '\uFFFD');
+}
+
 function indexable(value: string | undefined): string | null {
-  return value === undefined ? null : value.replaceAll('\0', '\uFFFD');
+  return value === undefined ? null : lookupKey(value);
 }
 
 /** Columns in table order. `record` is the record as hashed; the others copy fields of it for lookups. */
