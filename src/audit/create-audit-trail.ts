@@ -4,6 +4,7 @@ import type { Logger } from '../logger.js';
 import type { GatewayMetrics } from '../metrics.js';
 import { AuditTrail } from './audit-trail.js';
 import { FileAuditSink } from './file-sink.js';
+import { PostgresAuditSink } from './postgres-sink.js';
 import type { AuditSink } from './sink.js';
 import { StdoutAuditSink } from './stdout-sink.js';
 
@@ -22,7 +23,7 @@ export async function openAuditTrail(config: GatewayConfig, metrics: GatewayMetr
       case 'stdout':
         return new StdoutAuditSink();
       case 'postgres':
-        throw new Error('audit.sinks: the postgres sink is not available in this build');
+        return new PostgresAuditSink({ url: sink.url, table: sink.table, instance, logger });
     }
   });
   const trail = new AuditTrail(sinks, { instance, metrics, logger });
