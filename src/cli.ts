@@ -1,7 +1,7 @@
 import { createRequire } from 'node:module';
 import yargs from 'yargs';
 import { ConfigError } from './config/load.js';
-import { exportCommand, verifyCommand } from './commands/audit.js';
+import { exportCommand, verifyCommand, verifyPostgresCommand } from './commands/audit.js';
 import { checkConfig } from './commands/check-config.js';
 import { generateKeys } from './commands/keys.js';
 import { demo } from './commands/demo.js';
@@ -75,10 +75,25 @@ export async function main(argv: readonly string[], env: Env): Promise<number> {
     .command('audit', 'Verify or export the audit trail', (y) =>
       y
         .command(
-          'verify <files..>',
+          'verify [files..]',
           'Recompute every hash; exit 0 when intact, 1 naming the first bad seq',
-          (v) => v.positional('files', { type: 'string', array: true, demandOption: true, describe: 'Audit files (a current file brings its rotated set)' }),
-          (args) => run(() => verifyCommand(args.files, process.stdout))(),
+          (v) =>
+            v
+              .positional('files', { type: 'string', array: true, describe: 'Audit files (a current file brings its rotated set)' })
+              .option('postgres', { type: 'string', describe: 'Verify a PostgreSQL audit table instead (connection URL)' })
+              .option('table', { type: 'string', describe: 'Audit table (with --postgres; default btg_audit)' })
+              .option('instance', { type: 'string', describe: 'Only this instance\'s chain (with --postgres)' })
+              .check((args) => {
+                if ((args.files?.length ?? 0) === 0 && !args.postgres) throw new UsageError('name audit files or --postgres <url>');
+                if ((args.files?.length ?? 0) > 0 && args.postgres) throw new UsageError('name audit files or --postgres, not both');
+                return true;
+              }),
+          (args) =>
+            run(() =>
+              args.postgres
+                ? verifyPostgresCommand(args.postgres, { ...(args.table ? { table: args.table } : {}), ...(args.instance ? { instance: args.instance } : {}) }, process.stdout)
+                : verifyCommand(args.files!, process.stdout),
+            )(),
         )
         .command(
           'export <files..>',

@@ -2,6 +2,7 @@ import { access } from 'node:fs/promises';
 import type { Writable } from 'node:stream';
 import { auditFileSet } from '../audit/audit-files.js';
 import { exportFhir } from '../audit/fhir-export.js';
+import { verifyPostgres } from '../audit/postgres-verify.js';
 import { verifyAuditFiles, type VerifyResult } from '../audit/verify.js';
 import { EXIT_FAILURE, EXIT_OK, UsageError } from './exit-codes.js';
 
@@ -27,6 +28,18 @@ export async function expandAuditPaths(paths: readonly string[]): Promise<string
 export async function verifyCommand(paths: readonly string[], stdout: Writable): Promise<number> {
   const files = await expandAuditPaths(paths);
   return reportVerification(await verifyAuditFiles(files), `${files.length} file(s)`, stdout);
+}
+
+/** `audit verify --postgres`: the same check over the audit table, per instance or one. */
+export async function verifyPostgresCommand(url: string, options: { table?: string; instance?: string }, stdout: Writable): Promise<number> {
+  let result: VerifyResult;
+  try {
+    result = await verifyPostgres(url, options);
+  } catch (err) {
+    // Unreachable server, missing table, bad table name: nothing was verified.
+    throw new UsageError(`cannot read the audit table: ${(err as Error).message}`);
+  }
+  return reportVerification(result, `table ${options.table ?? 'btg_audit'}`, stdout);
 }
 
 export function reportVerification(result: VerifyResult, what: string, stdout: Writable): number {
