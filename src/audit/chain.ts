@@ -36,7 +36,8 @@ export class HashChain {
     let { seq, hash } = this.#head;
     return drafts.map((draft) => {
       seq += 1;
-      const unhashed = { ...draft, seq, prevHash: hash };
+      // Key order only matters to a human reading the file (the hash is over the canonical form).
+      const unhashed = { id: draft.id, seq, time: draft.time, instance: draft.instance, ...draft, prevHash: hash };
       hash = recordHash(unhashed);
       return { ...unhashed, hash };
     });
