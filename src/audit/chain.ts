@@ -37,7 +37,8 @@ export class HashChain {
     return drafts.map((draft) => {
       seq += 1;
       // Key order only matters to a human reading the file (the hash is over the canonical form).
-      const unhashed = { id: draft.id, seq, time: draft.time, instance: draft.instance, ...draft, prevHash: hash };
+      const { id, time, instance, ...rest } = draft;
+      const unhashed = { id, seq, time, instance, ...rest, prevHash: hash };
       hash = recordHash(unhashed);
       return { ...unhashed, hash };
     });

@@ -5,6 +5,7 @@ import { auditRecords, recordsFor } from '../support/audit-file.js';
 import { startTestGateway, type RunningGateway } from '../support/gateway-harness.js';
 import { send, sendRaw, type ClientResponse } from '../support/http-client.js';
 import { RecordingUpstream } from '../support/recording-upstream.js';
+import { exchangeOnce } from '../support/websocket-client.js';
 
 let upstream: RecordingUpstream;
 let gw: RunningGateway;
@@ -202,13 +203,7 @@ describe('upstream failures on BTG requests', () => {
 
 describe('WebSocket upgrades with a BTG header', () => {
   it('are checked, audited, and forwarded without the header', async () => {
-    const ws = new WebSocket(`ws://127.0.0.1:${gw.port}/patients/p1/stream`, { headers: { authorization: `Bearer ${clinician}`, breaktheglass: btg.token } });
-    const reply = await new Promise<string>((resolve, reject) => {
-      ws.on('open', () => ws.send('hello'));
-      ws.on('message', (data) => resolve(String(data)));
-      ws.on('error', reject);
-    });
-    ws.close();
+    const reply = await exchangeOnce(`ws://127.0.0.1:${gw.port}/patients/p1/stream`, { authorization: `Bearer ${clinician}`, breaktheglass: btg.token }, 'hello');
     expect(reply).toBe('echo:hello');
     expect(upstream.received[0]!.headers['x-btg-patient-id']).toBe('p1');
     expect(leaks()).toBe(0);

@@ -2,10 +2,10 @@ import { createHash, randomBytes } from 'node:crypto';
 import { request as httpRequest } from 'node:http';
 import { createServer } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import WebSocket from 'ws';
 import { startTestGateway, type RunningGateway } from '../support/gateway-harness.js';
 import { send, sendRaw } from '../support/http-client.js';
 import { RecordingUpstream } from '../support/recording-upstream.js';
+import { exchangeOnce } from '../support/websocket-client.js';
 
 const sha256 = (data: Buffer): string => createHash('sha256').update(data).digest('hex');
 
@@ -206,13 +206,7 @@ describe('upstream failures', () => {
 
 describe('websocket upgrades', () => {
   it('carries a WebSocket conversation through http-proxy', async () => {
-    const ws = new WebSocket(`ws://127.0.0.1:${gw.port}/ws`, { headers: { 'x-btg-user-id': 'forged' } });
-    const reply = await new Promise<string>((resolve, reject) => {
-      ws.on('open', () => ws.send('ping'));
-      ws.on('message', (data) => resolve(String(data)));
-      ws.on('error', reject);
-    });
-    ws.close();
+    const reply = await exchangeOnce(`ws://127.0.0.1:${gw.port}/ws`, { 'x-btg-user-id': 'forged' }, 'ping');
     expect(reply).toBe('echo:ping');
     const seen = upstream.received.at(-1)!;
     expect(seen.url).toBe('/ws');
