@@ -1,4 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { btgHeaderToken } from '../access/classify.js';
 import { auditRequestInfo } from '../audit/request-info.js';
 import type { AuditEntry, AuditWriter } from '../audit/sink.js';
 import type { CallerAuthenticator, LoginContext } from '../auth/login-context.js';
@@ -38,9 +39,9 @@ interface Attempt {
 export class GrantEndpoint {
   constructor(private readonly deps: GrantEndpointDeps) {}
 
-  async handle(req: IncomingMessage, res: ServerResponse, ctx: RequestContext, btgToken: string | undefined): Promise<void> {
+  async handle(req: IncomingMessage, res: ServerResponse, ctx: RequestContext): Promise<void> {
     if (req.method === 'POST') return this.grant(req, res, ctx);
-    if (req.method === 'DELETE') return this.revoke(req, res, ctx, btgToken);
+    if (req.method === 'DELETE') return this.revoke(req, res, ctx);
     throw new GatewayError(405, 'method_not_allowed', 'Use POST to break the glass or DELETE to revoke', { allow: 'POST, DELETE' });
   }
 
@@ -85,16 +86,18 @@ export class GrantEndpoint {
     }
   }
 
-  private async revoke(req: IncomingMessage, res: ServerResponse, ctx: RequestContext, btgToken: string | undefined): Promise<void> {
+  private async revoke(req: IncomingMessage, res: ServerResponse, ctx: RequestContext): Promise<void> {
+    const runtime = this.deps.runtime();
     const attempt: Attempt = { fields: {} };
     try {
       const caller = await this.authenticate(req, ctx, attempt);
+      const btgToken = btgHeaderToken(req.rawHeaders, runtime.classify);
       if (btgToken === undefined) {
-        throw new GatewayError(400, 'bad_request', `Send the token to revoke in the ${this.deps.runtime().config.btg.header} header`);
+        throw new GatewayError(400, 'bad_request', `Send the token to revoke in the ${runtime.config.btg.header} header`);
       }
-      const claims = await this.deps.runtime().tokens.verify(btgToken);
+      const claims = await runtime.tokens.verify(btgToken);
       attempt.tokenId = claims.jti;
-      attempt.fields = { userId: claims.sub, pkbId: claims.pkbId };
+      attempt.fields = { userId: claims.sub, pkbId: claims.pkbId, ...(claims.reason ? { reason: claims.reason } : {}) };
       ctx.log.tokenId = claims.jti;
       if (claims.team !== caller.teamId) {
         throw new GatewayError(403, 'team_mismatch', 'The BTG token was issued to another team');

@@ -1,7 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { BlockList } from 'node:net';
 import type { Duplex } from 'node:stream';
-import { btgHeaderToken, classifyRequest } from '../access/classify.js';
+import { classifyRequest } from '../access/classify.js';
 import type { BtgProxy } from '../access/btg-proxy.js';
 import type { GrantEndpoint } from '../btg/grant-endpoint.js';
 import { GatewayError, toErrorResponse } from '../errors.js';
@@ -73,7 +73,7 @@ export class MainHandler {
     const route = classifyRequest(req.method ?? 'GET', req.url!, req.rawHeaders, runtime.classify);
     switch (route.kind) {
       case 'grant':
-        return this.deps.grants.handle(req, res, ctx, req.method === 'DELETE' ? btgHeaderToken(req.rawHeaders, runtime.classify) : undefined);
+        return this.deps.grants.handle(req, res, ctx);
       case 'jwks':
         return sendJson(res, 200, runtime.tokens.publicJwks(), { 'cache-control': 'public, max-age=300' });
       case 'btg':
