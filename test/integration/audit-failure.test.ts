@@ -99,6 +99,7 @@ describe('the audit directory replaced by a file mid-run', () => {
     expect(res.json()).toMatchObject({ status: 'not_ready', checks: { audit: expect.stringMatching(/^file: /), store: 'ok' } });
     const metrics = (await send(`${gw.adminUrl}/metrics`)).text;
     expect(metrics).toMatch(/^btg_audit_failures_total\{sink="file"\} [1-9]/m);
+    expect(metrics).toMatch(/^btg_requests_total\{outcome="audit_unavailable"\} 3$/m);
   });
 
   it('still forwards ordinary (non-BTG) requests', async () => {
