@@ -135,6 +135,10 @@ export class BtgProxy {
     this.deps.metrics.btgRequests.inc({ outcome: code });
     ctx.log.outcome = code;
     const claims = known.claims;
+    this.deps.logger.warn(
+      { reqId: ctx.id, event: 'btg_denied', code, teamId: claims?.team ?? known.callerTeam, tokenId: claims?.jti, clientIp: ctx.client.ip },
+      'BTG request denied',
+    );
     const located = err instanceof PatientMismatchError ? err.requestedPkbId : (known.pkbId ?? claims?.pkbId);
     try {
       await this.deps.audit.write({

@@ -66,6 +66,7 @@ export class GrantEndpoint {
       await this.deps.store.recordGrant(grant);
       this.deps.metrics.grants.inc({ outcome: 'success' });
       ctx.log.outcome = 'success';
+      this.deps.logger.info({ reqId: ctx.id, event: 'btg_grant', teamId: caller.teamId, tokenId: claims.jti, expiresAt: grant.expiresAt }, 'BTG granted');
       this.deps.notifier.notify('grant', grant);
       const expiresIn = claims.exp - claims.iat;
       res.setHeader(btg.header, token);
@@ -105,6 +106,7 @@ export class GrantEndpoint {
       await this.deps.store.revoke(claims.jti, claims.exp * 1000);
       await this.deps.audit.write(this.entry(req, ctx, attempt, 'success'));
       ctx.log.outcome = 'revoked';
+      this.deps.logger.info({ reqId: ctx.id, event: 'btg_revoke', teamId: caller.teamId, tokenId: claims.jti }, 'BTG token revoked');
       this.deps.notifier.notify('revoke', {
         jti: claims.jti, teamId: claims.team, userId: claims.sub, pkbId: claims.pkbId,
         issuedAt: claims.iat * 1000, expiresAt: claims.exp * 1000, ...(claims.reason ? { reason: claims.reason } : {}),
@@ -127,6 +129,10 @@ export class GrantEndpoint {
   private async refused(event: 'grant' | 'revoke', req: IncomingMessage, ctx: RequestContext, attempt: Attempt, err: unknown): Promise<void> {
     const code = err instanceof GatewayError ? err.code : 'internal_error';
     if (event === 'grant') this.deps.metrics.grants.inc({ outcome: code });
+    this.deps.logger.warn(
+      { reqId: ctx.id, event: `btg_${event}_refused`, code, teamId: attempt.caller?.teamId, tokenId: attempt.tokenId, clientIp: ctx.client.ip },
+      `BTG ${event} refused`,
+    );
     try {
       await this.deps.audit.write({ ...this.entry(req, ctx, attempt, 'failure'), event, code });
     } catch (auditErr) {
