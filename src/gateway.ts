@@ -54,7 +54,7 @@ export async function startGateway(config: GatewayConfig, options: GatewayOption
     collectDefaults: options.collectDefaultMetrics,
     countActiveGrants: async () => (await store.activeGrants()).length,
   });
-  const audit = await openAuditTrail(config, metrics, logger);
+  const audit = await openAuditTrail(config, metrics, logger).catch((err: unknown) => abandonStart(err, [store, authenticator]));
   initialiseSeries(metrics, [...new Set(config.audit.sinks.map((sink) => sink.type))]);
   const notifier = createNotifier(config, metrics, logger);
   const forwarder = new Forwarder(config.upstream, metrics);
@@ -102,10 +102,12 @@ export async function startGateway(config: GatewayConfig, options: GatewayOption
   });
   const adminServer = createServer(admin.onRequest);
 
-  const mainAddress = await listen(mainServer, config.server.host, config.server.port);
+  const mainAddress = await listen(mainServer, config.server.host, config.server.port).catch((err: unknown) =>
+    abandonStart(err, [audit, store, authenticator]),
+  );
   const adminAddress = await listen(adminServer, config.admin.host, config.admin.port).catch(async (err: unknown) => {
     await closeServer(mainServer, 0);
-    throw err;
+    return abandonStart(err, [audit, store, authenticator]);
   });
   logger.info(
     {
@@ -161,6 +163,15 @@ function readinessChecks(audit: AuditTrail, store: GrantStore): ReadinessCheck[]
     },
     { name: 'store', check: () => store.ping() },
   ];
+}
+
+/**
+ * A start-up that fails half-way releases what it opened: a reconnecting Redis client or a database
+ * pool would otherwise keep the failed process alive, neither serving nor exiting.
+ */
+async function abandonStart(err: unknown, opened: ReadonlyArray<{ close(): Promise<void> }>): Promise<never> {
+  await Promise.allSettled(opened.map((part) => part.close()));
+  throw err;
 }
 
 function listen(server: Server, host: string, port: number): Promise<AddressInfo> {
