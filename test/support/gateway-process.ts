@@ -35,9 +35,12 @@ export interface GatewayProcess {
 
 const LISTENING = /"main":"127\.0\.0\.1:(\d+)","admin":"127\.0\.0\.1:(\d+)"/;
 
-/** Starts `serve --config <file>` and resolves once its `btg-gateway listening` log line names the ports. */
-export async function spawnGateway(configFile: string): Promise<GatewayProcess> {
-  const child = spawn(process.execPath, [BIN, 'serve', '--config', configFile], { stdio: ['ignore', 'ignore', 'pipe'] });
+/**
+ * Starts `serve --config <file>`, with `env` added to this process's environment, and resolves once
+ * its `btg-gateway listening` log line names the ports.
+ */
+export async function spawnGateway(configFile: string, env: Record<string, string> = {}): Promise<GatewayProcess> {
+  const child = spawnServe(configFile, env);
   let stderr = '';
   const [main, admin] = await new Promise<[number, number]>((resolve, reject) => {
     child.stderr!.on('data', (chunk: Buffer) => {
@@ -59,4 +62,28 @@ export async function spawnGateway(configFile: string): Promise<GatewayProcess> 
       await exited;
     },
   };
+}
+
+export interface StartFailure {
+  /** Resolves once the process has exited, with its exit code and log. */
+  exit: Promise<{ status: number | null; stderr: string }>;
+  /** For clean-up when it did not exit after all. */
+  kill(): void;
+}
+
+/** Runs `serve` expecting it to fail at start-up. */
+export function serveUntilExit(configFile: string, env: Record<string, string> = {}): StartFailure {
+  const child = spawnServe(configFile, env);
+  let stderr = '';
+  child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+  return {
+    exit: new Promise((resolve) => child.once('exit', (status) => resolve({ status, stderr }))),
+    kill: () => {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    },
+  };
+}
+
+function spawnServe(configFile: string, env: Record<string, string>): ChildProcess {
+  return spawn(process.execPath, [BIN, 'serve', '--config', configFile], { env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'pipe'] });
 }

@@ -4,10 +4,12 @@ import { createServer, connect, type AddressInfo, type Server, type Socket } fro
 /**
  * A TCP proxy in front of a shared service that can go silent: while muted, requests still reach
  * the service but its replies are dropped, as with a stalled network or a server that executed a
- * command and then lost the connection. The service itself is never touched.
+ * command and then lost the connection. It can also be cut: every connection is reset and new ones
+ * are refused, as when the service stops. The service itself is never touched.
  */
 export class MutingProxy {
   #muted = false;
+  #cut = false;
   #dropped = Buffer.alloc(0);
   readonly #waiters: { suffix: Buffer; resolve: () => void }[] = [];
   readonly #sockets = new Set<Socket>();
@@ -17,7 +19,10 @@ export class MutingProxy {
   static async start(targetPort: number, targetHost = '127.0.0.1'): Promise<MutingProxy> {
     const server = createServer();
     const proxy = new MutingProxy(server);
-    server.on('connection', (client) => proxy.#bridge(client, connect(targetPort, targetHost)));
+    server.on('connection', (client) => {
+      if (proxy.#cut) client.on('error', () => undefined).resetAndDestroy();
+      else proxy.#bridge(client, connect(targetPort, targetHost));
+    });
     server.listen(0, '127.0.0.1');
     await once(server, 'listening');
     return proxy;
@@ -34,6 +39,16 @@ export class MutingProxy {
 
   unmute(): void {
     this.#muted = false;
+  }
+
+  /** Resets every open connection and refuses new ones until `restore()`, as a stopped service would. */
+  cut(): void {
+    this.#cut = true;
+    for (const socket of this.#sockets) socket.resetAndDestroy();
+  }
+
+  restore(): void {
+    this.#cut = false;
   }
 
   /** Resolves once the replies dropped since `mute()` end with `suffix`. */
