@@ -302,6 +302,8 @@ describeWithService('two gateway processes sharing Redis and PostgreSQL', servic
     // The second one still believes the chain is empty: its record collides with the first one's.
     expectRefused(await requestGrant(second, caller, 'dr.seven', 'pat-7'), 503, 'audit_unavailable');
     expect(second.stderr()).toContain('another writer uses this audit instance name');
+    // It goes on: each time the other one writes, the first one's idea of the head is stale.
+    expectRefused(await requestGrant(first, caller, 'dr.seven', 'pat-7'), 503, 'audit_unavailable');
 
     const result = await verify('--instance', 'gw-twin');
     expect(result.status, result.stdout + result.stderr).toBe(0);
