@@ -23,7 +23,7 @@ export async function openAuditTrail(config: GatewayConfig, metrics: GatewayMetr
       case 'stdout':
         return new StdoutAuditSink();
       case 'postgres':
-        return new PostgresAuditSink({ url: sink.url, table: sink.table, instance, logger });
+        return new PostgresAuditSink({ url: sink.url, table: sink.table, timeoutMs: sink.timeoutMs, instance, logger });
     }
   });
   const trail = new AuditTrail(sinks, { instance, metrics, logger });

@@ -184,6 +184,8 @@ const postgresSinkSchema = z.strictObject({
   type: z.literal('postgres'),
   url: z.string().min(1),
   table: z.string().regex(/^[a-z_][a-z0-9_]{0,62}$/, 'expected a lower-case SQL identifier').default('btg_audit'),
+  /** Connect and statement timeout: how long a stalled database may hold a BTG request before 503. */
+  timeoutMs: durationMs.default(5_000),
 });
 
 const auditSchema = z.strictObject({
