@@ -87,7 +87,7 @@ export class BtgProxy {
       req.headers[name.toLowerCase()] = value;
     }
     const tap = new ResponseTap('digest', 0);
-    tap.onHeaders(101, {});
+    tap.onHeaders(101, []);
     socket.once('close', () => {
       const outcome = socket.errored ? 'upstream_aborted' : 'success';
       this.deps.metrics.btgRequests.inc({ outcome });

@@ -2,7 +2,6 @@ import { randomUUID } from 'node:crypto';
 import { GatewayError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { GatewayMetrics } from '../metrics.js';
-import { canonicalize } from './jcs.js';
 import type { AuditDraft } from './record.js';
 import type { AuditReader, AuditSink } from './sink.js';
 
@@ -26,8 +25,6 @@ interface Pending {
   resolve: () => void;
   reject: (err: unknown) => void;
 }
-
-const LONE_SURROGATES = /\p{Cs}/gu;
 
 /**
  * Fans records out to every sink with group commit: while one batch is being made durable, new
@@ -69,15 +66,15 @@ export class AuditTrail {
   /** Makes the record durable in every sink; rejects GatewayError(503, 'audit_unavailable') otherwise. */
   write(input: AuditInput): Promise<void> {
     if (this.#closed) return Promise.reject(unavailable(new Error('audit trail is closed')));
-    const draft = wellFormed({
-      ...input,
-      id: input.id ?? randomUUID(),
-      time: input.time ?? this.#now().toISOString(),
-      instance: this.#instance,
-    }) as AuditDraft;
+    let draft: AuditDraft;
     try {
       // A value JCS cannot hash (NaN, a bigint) would fail the whole batch; refuse just this caller.
-      canonicalize(draft);
+      draft = hashable({
+        ...input,
+        id: input.id ?? randomUUID(),
+        time: input.time ?? this.#now().toISOString(),
+        instance: this.#instance,
+      }) as AuditDraft;
     } catch (err) {
       return Promise.reject(err);
     }
@@ -150,12 +147,49 @@ function messageOf(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }
 
-/** JCS refuses lone surrogates (I-JSON); a client can send one in `reason`, so replace, never fail. */
-function wellFormed(value: unknown): unknown {
-  if (typeof value === 'string') return value.replace(LONE_SURROGATES, '\uFFFD');
-  if (Array.isArray(value)) return value.map(wellFormed);
-  if (typeof value === 'object' && value !== null) {
-    return Object.fromEntries(Object.entries(value).map(([key, member]) => [wellFormed(key), wellFormed(member)]));
+/**
+ * Makes a draft safe to hash in one walk: lone surrogates (which JCS refuses, and a client can send
+ * in `reason`) are replaced, never failed on; values JSON cannot carry throw. Copy-on-write: this
+ * runs for every record, and almost every record comes back as the very same object.
+ */
+function hashable(value: unknown): unknown {
+  switch (typeof value) {
+    case 'string':
+      return value.isWellFormed() ? value : value.toWellFormed();
+    case 'number':
+      if (!Number.isFinite(value)) throw new TypeError(`audit record: ${value} is not representable in JSON`);
+      return value;
+    case 'boolean':
+    case 'undefined':
+      return value;
+    case 'object':
+      if (value === null) return value;
+      return Array.isArray(value) ? hashableArray(value) : hashableObject(value as Record<string, unknown>);
+    default:
+      throw new TypeError(`audit record: a ${typeof value} is not a JSON value`);
   }
-  return value;
+}
+
+function hashableArray(array: readonly unknown[]): unknown[] {
+  let copy: unknown[] | undefined;
+  array.forEach((element, i) => {
+    if (element === undefined) throw new TypeError('audit record: undefined is not a JSON value');
+    const safe = hashable(element);
+    if (safe !== element) (copy ??= [...array])[i] = safe;
+  });
+  return copy ?? (array as unknown[]);
+}
+
+function hashableObject(object: Record<string, unknown>): Record<string, unknown> {
+  let copy: Record<string, unknown> | undefined;
+  for (const key of Object.keys(object)) {
+    const member = object[key];
+    const safeKey = key.isWellFormed() ? key : key.toWellFormed();
+    const safe = hashable(member);
+    if (safe === member && safeKey === key) continue;
+    copy ??= { ...object };
+    if (safeKey !== key) delete copy[key];
+    copy[safeKey] = safe;
+  }
+  return copy ?? object;
 }

@@ -7,8 +7,6 @@
  * string escaping. Default `sort()` compares UTF-16 code units, which is the RFC's key order.
  */
 
-const LONE_SURROGATE = /\p{Cs}/u;
-
 export function canonicalize(value: unknown): string {
   switch (typeof value) {
     case 'string':
@@ -45,6 +43,6 @@ function serializeObject(object: Record<string, unknown>): string {
 
 function serializeString(text: string): string {
   // I-JSON (RFC 7493), which JCS requires, forbids lone surrogates: other implementations reject them.
-  if (LONE_SURROGATE.test(text)) throw new TypeError('JCS: string contains a lone UTF-16 surrogate');
+  if (!text.isWellFormed()) throw new TypeError('JCS: string contains a lone UTF-16 surrogate');
   return JSON.stringify(text);
 }

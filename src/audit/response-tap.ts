@@ -1,6 +1,6 @@
 import { createHash, type Hash } from 'node:crypto';
 import { brotliDecompressSync, constants, gunzipSync, inflateSync } from 'node:zlib';
-import type { HeaderValues } from '../http/headers.js';
+import { rawHeaderValue } from '../http/headers.js';
 import type { ResponseObserver } from '../proxy/forwarder.js';
 import type { AuditResponseInfo } from './record.js';
 
@@ -24,10 +24,10 @@ export class ResponseTap implements ResponseObserver {
     private readonly maxCaptureBytes: number,
   ) {}
 
-  onHeaders(status: number, headers: HeaderValues): void {
+  onHeaders(status: number, headers: readonly string[]): void {
     this.status = status;
-    this.contentType = headerValue(headers, 'content-type');
-    this.contentEncoding = headerValue(headers, 'content-encoding')?.toLowerCase();
+    this.contentType = rawHeaderValue(headers, 'content-type');
+    this.contentEncoding = rawHeaderValue(headers, 'content-encoding')?.toLowerCase();
   }
 
   onSent(chunk: Buffer): void {
@@ -41,7 +41,7 @@ export class ResponseTap implements ResponseObserver {
 
   /** Records a response the gateway produced itself (an error body), through the same accounting. */
   sentByGateway(status: number, contentType: string, payload: Buffer): void {
-    this.onHeaders(status, { 'content-type': contentType });
+    this.onHeaders(status, ['content-type', contentType]);
     this.onSent(payload);
   }
 
@@ -63,13 +63,6 @@ export class ResponseTap implements ResponseObserver {
     const body = decoded.subarray(0, this.maxCaptureBytes).toString('utf8');
     return truncated ? { body, truncated: true } : { body };
   }
-}
-
-function headerValue(headers: HeaderValues, name: string): string | undefined {
-  for (const [key, value] of Object.entries(headers)) {
-    if (key.toLowerCase() === name) return Array.isArray(value) ? value.join(', ') : value;
-  }
-  return undefined;
 }
 
 /** Decodes what was captured; a truncated compressed prefix decodes as far as it goes. */

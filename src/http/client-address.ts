@@ -9,8 +9,12 @@ export interface ClientAddress {
   forwardedHost: string | undefined;
 }
 
-/** Matches `server.trustedProxies` entries: single addresses or CIDRs, IPv4 or IPv6. */
-export function compileTrustedProxies(entries: readonly string[]): BlockList {
+/**
+ * Matches `server.trustedProxies` entries: single addresses or CIDRs, IPv4 or IPv6. None configured
+ * gives undefined, which spares every request a BlockList lookup.
+ */
+export function compileTrustedProxies(entries: readonly string[]): BlockList | undefined {
+  if (entries.length === 0) return undefined;
   const list = new BlockList();
   for (const entry of entries) {
     const [address = '', prefix] = entry.split('/');
@@ -27,7 +31,8 @@ function normalise(ip: string | undefined): string {
   return ip.startsWith('::ffff:') && isIP(ip.slice(7)) === 4 ? ip.slice(7) : ip;
 }
 
-function isTrusted(trusted: BlockList, ip: string): boolean {
+function isTrusted(trusted: BlockList | undefined, ip: string): boolean {
+  if (trusted === undefined) return false;
   const family = isIP(ip);
   return family !== 0 && trusted.check(ip, family === 6 ? 'ipv6' : 'ipv4');
 }
@@ -41,7 +46,7 @@ function single(value: string | string[] | undefined): string | undefined {
  * forwarding headers are believed only when the socket peer is a trusted proxy; otherwise they are
  * replaced, so nobody can forge their address into the audit trail.
  */
-export function clientAddress(req: IncomingMessage, trusted: BlockList): ClientAddress {
+export function clientAddress(req: IncomingMessage, trusted: BlockList | undefined): ClientAddress {
   const peer = normalise(req.socket.remoteAddress);
   const host = req.headers.host;
   if (!isTrusted(trusted, peer)) {

@@ -62,22 +62,27 @@ export function upstreamRequestHeaders(rawHeaders: readonly string[], options: U
   return out;
 }
 
-export type HeaderValues = Record<string, string | string[] | undefined>;
-
-/** Upstream response headers minus hop-by-hop ones and those upstream named in its `Connection`. */
-export function downstreamResponseHeaders(headers: HeaderValues): HeaderValues {
-  const named = new Set<string>();
-  for (const [name, value] of Object.entries(headers)) {
-    if (name.toLowerCase() !== 'connection' || value === undefined) continue;
-    for (const token of (Array.isArray(value) ? value.join(',') : value).split(',')) named.add(token.trim().toLowerCase());
-  }
-  const out: HeaderValues = {};
-  for (const [name, value] of Object.entries(headers)) {
-    const lower = name.toLowerCase();
-    if (value === undefined || HOP_BY_HOP.has(lower) || named.has(lower)) continue;
-    out[name] = value;
+/**
+ * Upstream response headers (Node's flat raw list) minus hop-by-hop ones and those upstream named in
+ * its `Connection`, still flat, so casing and repeats (`Set-Cookie`) pass through untouched.
+ */
+export function downstreamResponseHeaders(rawHeaders: readonly string[]): string[] {
+  const named = connectionNamedHeaders(rawHeaders);
+  const out: string[] = [];
+  for (let i = 0; i < rawHeaders.length; i += 2) {
+    const lower = rawHeaders[i]!.toLowerCase();
+    if (HOP_BY_HOP.has(lower) || named.has(lower)) continue;
+    out.push(rawHeaders[i]!, rawHeaders[i + 1]!);
   }
   return out;
+}
+
+/** The first value of a header in a flat raw list, by case-insensitive name. */
+export function rawHeaderValue(rawHeaders: readonly string[], name: string): string | undefined {
+  for (let i = 0; i < rawHeaders.length; i += 2) {
+    if (rawHeaders[i]!.toLowerCase() === name) return rawHeaders[i + 1];
+  }
+  return undefined;
 }
 
 /**

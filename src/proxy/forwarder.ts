@@ -2,7 +2,8 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Writable } from 'node:stream';
 import { Pool } from 'undici';
 import { GatewayError } from '../errors.js';
-import { downstreamResponseHeaders, type HeaderValues } from '../http/headers.js';
+import { EventEmitter } from 'node:events';
+import { downstreamResponseHeaders } from '../http/headers.js';
 import { statusClass, type GatewayMetrics } from '../metrics.js';
 
 export interface UpstreamSettings {
@@ -14,7 +15,8 @@ export interface UpstreamSettings {
 
 /** Sees the response exactly as the client gets it; the audit trail hangs off this. */
 export interface ResponseObserver {
-  onHeaders(status: number, headers: HeaderValues): void;
+  /** `headers` is the flat raw list as sent to the client. */
+  onHeaders(status: number, headers: readonly string[]): void;
   /** Called once per chunk, in order, after the chunk was handed to the client's socket. */
   onSent(chunk: Buffer): void;
 }
@@ -84,9 +86,13 @@ export class Forwarder {
   }
 
   async forward(res: ServerResponse, request: ForwardRequest): Promise<ForwardResult> {
-    const abort = new AbortController();
+    // undici takes an EventEmitter as a signal; an AbortController per request costs noticeably more.
+    const abort = new EventEmitter();
+    let clientAborted = false;
     const onClose = (): void => {
-      if (!res.writableFinished) abort.abort();
+      if (res.writableFinished) return;
+      clientAborted = true;
+      abort.emit('abort');
     };
     res.once('close', onClose);
     const started = process.hrtime.bigint();
@@ -99,7 +105,7 @@ export class Forwarder {
           method: request.method as 'GET',
           headers: request.headers,
           body: request.body,
-          signal: abort.signal,
+          signal: abort,
           headersTimeout: this.settings.timeoutMs,
           bodyTimeout: this.settings.timeoutMs,
           responseHeaders: 'raw',
@@ -107,9 +113,12 @@ export class Forwarder {
         ({ statusCode, headers }) => {
           status = statusCode;
           this.observeDuration(request.method, statusCode, started);
-          const filtered = downstreamResponseHeaders(rawToValues(headers as unknown as string[]));
+          const filtered = downstreamResponseHeaders(headers as unknown as string[]);
           request.observer?.onHeaders(statusCode, filtered);
-          res.writeHead(statusCode, filtered);
+          // appendHeader, not writeHead(status, list): with headers already set (X-Request-Id) Node
+          // merges a list through setHeader, which would keep only the last of repeated headers.
+          for (let i = 0; i < filtered.length; i += 2) res.appendHeader(filtered[i]!, filtered[i + 1]!);
+          res.writeHead(statusCode);
           sink = new ResponseSink(res, request.observer);
           return sink;
         },
@@ -117,7 +126,7 @@ export class Forwarder {
       return { status, complete: true, clientAborted: false };
     } catch (err) {
       if (status === undefined) this.observeDuration(request.method, undefined, started);
-      return this.failed(res, status, err, sink, abort.signal.aborted);
+      return this.failed(res, status, err, sink, clientAborted);
     } finally {
       res.off('close', onClose);
     }
@@ -151,18 +160,6 @@ const METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIO
 /** Method label values are bounded: anything unusual becomes `OTHER`. */
 function knownMethod(method: string): string {
   return METHODS.has(method) ? method : 'OTHER';
-}
-
-function rawToValues(raw: string[]): HeaderValues {
-  const values: HeaderValues = {};
-  for (let i = 0; i < raw.length; i += 2) {
-    const name = String(raw[i]);
-    const value = String(raw[i + 1]);
-    const existing = values[name];
-    if (existing === undefined) values[name] = value;
-    else values[name] = Array.isArray(existing) ? [...existing, value] : [existing, value];
-  }
-  return values;
 }
 
 /**

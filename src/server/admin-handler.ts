@@ -17,7 +17,7 @@ export interface AdminHandlerDeps {
   metrics: GatewayMetrics;
   readiness: () => readonly ReadinessCheck[];
   auditApi: AuditApi;
-  trustedProxies: BlockList;
+  trustedProxies: BlockList | undefined;
   logger: Logger;
 }
 

@@ -16,7 +16,7 @@ import { createRequestContext, forwardingHeaders, releaseBody, type RequestConte
 export interface MainHandlerDeps {
   forwarder: Forwarder;
   webSockets: WebSocketProxy;
-  trustedProxies: BlockList;
+  trustedProxies: BlockList | undefined;
   /** Lower-cased names never passed upstream from a client: the gateway's identity headers and the BTG header. */
   reservedHeaders: ReadonlySet<string>;
   logger: Logger;
@@ -59,7 +59,7 @@ export class MainHandler {
   private async handle(req: IncomingMessage, res: ServerResponse, awaitingContinue: boolean): Promise<void> {
     const ctx = createRequestContext(req, this.deps.trustedProxies, awaitingContinue);
     res.setHeader('x-request-id', ctx.id);
-    res.once('close', () => this.logRequest(req, res, ctx));
+    if (this.deps.logger.isLevelEnabled('info')) res.once('close', () => this.logRequest(req, res, ctx));
     try {
       requireOriginForm(req.url);
       await this.route(req, res, ctx);

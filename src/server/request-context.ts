@@ -16,7 +16,7 @@ export interface RequestContext {
 
 export function createRequestContext(
   req: IncomingMessage,
-  trustedProxies: BlockList,
+  trustedProxies: BlockList | undefined,
   awaitingContinue: boolean,
 ): RequestContext {
   return {

@@ -8,7 +8,7 @@ const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 describe('ResponseTap', () => {
   it('hashes and counts exactly the chunks reported as sent', () => {
     const tap = new ResponseTap('digest', 0);
-    tap.onHeaders(200, { 'Content-Type': 'application/json' });
+    tap.onHeaders(200, ['Content-Type', 'application/json']);
     const parts = [Buffer.from('{"a":'), Buffer.from('1}')];
     for (const part of parts) tap.onSent(part);
     expect(tap.summary()).toEqual({ status: 200, bytes: 7, sha256: sha(Buffer.concat(parts)), contentType: 'application/json' });
@@ -22,7 +22,7 @@ describe('ResponseTap', () => {
     const text = JSON.stringify({ note: 'x'.repeat(100) });
     const gz = gzipSync(text);
     const tap = new ResponseTap('capture', 1000);
-    tap.onHeaders(200, { 'content-type': 'application/json', 'content-encoding': 'gzip' });
+    tap.onHeaders(200, ['content-type', 'application/json', 'Content-Encoding', 'gzip']);
     tap.onSent(gz);
     expect(tap.summary()).toMatchObject({ bytes: gz.length, sha256: sha(gz), body: text });
     expect(tap.summary().truncated).toBeUndefined();
@@ -30,7 +30,7 @@ describe('ResponseTap', () => {
 
   it('cuts a captured body at maxCaptureBytes and says so', () => {
     const tap = new ResponseTap('capture', 4);
-    tap.onHeaders(200, {});
+    tap.onHeaders(200, []);
     tap.onSent(Buffer.from('abcdefgh'));
     tap.onSent(Buffer.from('ijkl'));
     expect(tap.summary()).toMatchObject({ bytes: 12, body: 'abcd', truncated: true });
