@@ -10,6 +10,12 @@ import { countPostgresAccess, dropTable, POSTGRES_URL, scaleoutSettings, scaleou
 import { sleep } from './processes.js';
 
 const SETTLE_MS = 200;
+/**
+ * The memory store refuses new grants (503, fail closed) once `maxEntries` are unexpired; its
+ * default 100 000 lasts ~20 s of gateway-grant, so that case gets its own gateway with room for
+ * about 200 s of it. Its LRUs preallocate every slot, so this also sets that gateway's RSS floor.
+ */
+const GRANT_LOAD_STORE = { type: 'memory', maxEntries: 1_000_000 };
 const REFERENCE_PROXIES = [
   ['bare-http-proxy', 'bare-http-proxy.js'],
   ['bare-undici', 'bare-undici.js'],
@@ -67,10 +73,11 @@ async function startCases(env, options, note) {
   const gateway = await env.startGateway('gateway');
   const on = { url: gateway.url, pid: gateway.child.pid };
   gateway.case = defineCase('gateway-btg', { ...on, requests: btgRequests(gateway.grants) });
+  const granting = await env.startGateway('gateway-grants', { store: GRANT_LOAD_STORE });
   cases.push(
     defineCase('gateway-passthrough', { ...on, requests: passthrough }),
     gateway.case,
-    defineCase('gateway-grant', { ...on, requests: grantRequests(env.fixtures.callers) }),
+    defineCase('gateway-grant', { url: granting.url, pid: granting.child.pid, requests: grantRequests(env.fixtures.callers) }),
   );
   const scaleout = options.withScaleout ? await startScaleout(env, note) : undefined;
   if (scaleout) {
