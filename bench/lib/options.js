@@ -8,7 +8,7 @@ export const USAGE = `usage: npm run bench -- [--quick] [--with-scaleout] [--rou
        npm run bench -- --soak SECONDS
 
   (default)        every case, round-robin, 2 rounds of 1 s warm-up + 10 s measured
-  --quick          about 30 s in all: 0.5 s warm-up + 1.25 s measured per run
+  --quick          about 30 s in all: 0.5 s warm-up + 1 s measured per run
   --with-scaleout  add gateway-scaleout-btg (Redis store + PostgreSQL audit sink); skipped with a note if unavailable
   --rounds N       repetitions of every case (at least 2)
   --duration S     measured seconds per run
@@ -51,6 +51,6 @@ export function parseOptions(argv) {
     keep: values.keep,
     rounds: values.rounds === undefined ? 2 : number('rounds', values.rounds, 2),
     warmupSeconds: values.quick ? 0.5 : 1,
-    durationSeconds: values.duration === undefined ? (values.quick ? 1.25 : 10) : number('duration', values.duration, 1),
+    durationSeconds: values.duration === undefined ? (values.quick ? 1 : 10) : number('duration', values.duration, 1),
   };
 }
