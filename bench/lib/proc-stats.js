@@ -81,13 +81,13 @@ export class ProcessMeter {
     this.timer.unref();
   }
 
-  /** @returns {{ cpuSeconds: number, peakRssMb: number, hwmWasReset: boolean }} */
+  /** @returns {{ cpuSeconds: number, peakRssMb: number }} */
   stop() {
     clearInterval(this.timer);
     const cpuSeconds = (this.sumTicks() - this.startTicks) / CLK_TCK;
     const hwmKb = this.hwmWasReset ? this.sum((pid) => memoryKb(pid).hwmKb) : 0;
     const peakKb = Math.max(hwmKb, this.peakSampledKb, this.sumRss());
-    return { cpuSeconds, peakRssMb: peakKb / 1024, hwmWasReset: this.hwmWasReset };
+    return { cpuSeconds, peakRssMb: peakKb / 1024 };
   }
 
   sumTicks() {
