@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { hash as digest } from 'node:crypto';
 import { canonicalize } from './jcs.js';
 import { GENESIS_HASH, type AuditDraft, type AuditRecord } from './record.js';
 
@@ -13,7 +13,7 @@ export const GENESIS_HEAD: ChainHead = { seq: 0, hash: GENESIS_HASH };
 /** SPEC 6: lowercase hex SHA-256 of `prevHash + JCS(record without hash)`. */
 export function recordHash(record: Omit<AuditRecord, 'hash'> & { hash?: string }): string {
   const { hash: _ignored, ...unhashed } = record;
-  return createHash('sha256').update(record.prevHash + canonicalize(unhashed), 'utf8').digest('hex');
+  return digest('sha256', record.prevHash + canonicalize(unhashed), 'hex');
 }
 
 /**
