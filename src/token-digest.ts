@@ -1,9 +1,9 @@
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 
 /**
  * Cache key for a bearer token. Caches hold this digest, never the token itself, so a heap dump or a
  * debug print of a cache does not hand out credentials.
  */
 export function tokenDigest(token: string): string {
-  return createHash('sha256').update(token).digest('base64url');
+  return hash('sha256', token, 'base64url');
 }

@@ -13,7 +13,18 @@ export const GENESIS_HEAD: ChainHead = { seq: 0, hash: GENESIS_HASH };
 /** SPEC 6: lowercase hex SHA-256 of `prevHash + JCS(record without hash)`. */
 export function recordHash(record: Omit<AuditRecord, 'hash'> & { hash?: string }): string {
   const { hash: _ignored, ...unhashed } = record;
-  return digest('sha256', record.prevHash + canonicalize(unhashed), 'hex');
+  return hashOf(record.prevHash, canonicalize(unhashed));
+}
+
+function hashOf(prevHash: string, canonical: string): string {
+  return digest('sha256', prevHash + canonical, 'hex');
+}
+
+/** A linked batch with each record's JSON line (its canonical form with `hash` appended). */
+export interface LinkedBatch {
+  records: AuditRecord[];
+  /** One JSON object per record, newline-terminated (JSON escapes newlines inside strings). */
+  lines: string[];
 }
 
 /**
@@ -33,15 +44,26 @@ export class HashChain {
 
   /** Chains the drafts after the current head without moving it. */
   link(drafts: readonly AuditDraft[]): AuditRecord[] {
+    return this.linkWithLines(drafts).records;
+  }
+
+  /**
+   * `link`, plus each record's line for a JSON-lines sink: the canonical text the hash was computed
+   * over, with `hash` appended, so no record is serialised twice (this runs twice per BTG request).
+   */
+  linkWithLines(drafts: readonly AuditDraft[]): LinkedBatch {
     let { seq, hash } = this.#head;
-    return drafts.map((draft) => {
+    const records: AuditRecord[] = [];
+    const lines: string[] = [];
+    for (const draft of drafts) {
       seq += 1;
-      // Key order only matters to a human reading the file (the hash is over the canonical form).
-      const { id, time, instance, ...rest } = draft;
-      const unhashed = { id, seq, time, instance, ...rest, prevHash: hash };
-      hash = recordHash(unhashed);
-      return { ...unhashed, hash };
-    });
+      const unhashed = { ...draft, seq, prevHash: hash };
+      const canonical = canonicalize(unhashed);
+      hash = hashOf(unhashed.prevHash, canonical);
+      records.push({ ...unhashed, hash });
+      lines.push(`${canonical.slice(0, -1)},"hash":"${hash}"}\n`);
+    }
+    return { records, lines };
   }
 
   /** Commits a linked batch: call only after it is durable. */

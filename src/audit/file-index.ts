@@ -1,4 +1,4 @@
-import { createHash, randomUUID } from 'node:crypto';
+import { hash, randomUUID } from 'node:crypto';
 import { open, rename, rm, type FileHandle } from 'node:fs/promises';
 import { readFully, readLines, writeFully } from './jsonl.js';
 import { parseRecordLine } from './record-line.js';
@@ -57,7 +57,7 @@ interface IndexEntry {
 }
 
 export function patientKey(pkbId: string): Buffer {
-  return createHash('sha256').update(pkbId, 'utf8').digest().subarray(0, 8);
+  return hash('sha256', pkbId, 'buffer').subarray(0, 8);
 }
 
 function bucketOf(key: Buffer): number {

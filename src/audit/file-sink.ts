@@ -7,7 +7,7 @@ import { GENESIS_HEAD, HashChain, type ChainHead } from './chain.js';
 import { IndexReader, LiveIndex, isSealed, patientKey, rebuildSealedIndex, type LocatedRecord } from './file-index.js';
 import { lastRecordOf, trimTornTail } from './file-recovery.js';
 import { readFully, writeFully } from './jsonl.js';
-import { formatRecordLine, parseRecordLine } from './record-line.js';
+import { parseRecordLine } from './record-line.js';
 import { Serial } from './serial.js';
 import type { AuditDraft, AuditRecord } from './record.js';
 import type { AuditQuery, AuditReader, AuditSink } from './sink.js';
@@ -117,8 +117,9 @@ export class FileAuditSink implements AuditSink, AuditReader {
 
   /** Links the drafts to the current head (which a reopen may have just re-read). */
   #serialize(drafts: readonly AuditDraft[]): { records: AuditRecord[]; lines: Buffer[]; data: Buffer } {
-    const records = this.#chain.link(drafts);
-    const lines = records.map((record) => Buffer.from(formatRecordLine(record), 'utf8'));
+    const linked = this.#chain.linkWithLines(drafts);
+    const records = linked.records;
+    const lines = linked.lines.map((line) => Buffer.from(line, 'utf8'));
     return { records, lines, data: Buffer.concat(lines) };
   }
 

@@ -2,11 +2,6 @@ import type { AuditRecord } from './record.js';
 
 const HEX64 = /^[0-9a-f]{64}$/;
 
-/** One record as one line of the file sink. JSON.stringify escapes every newline inside strings. */
-export function formatRecordLine(record: AuditRecord): string {
-  return `${JSON.stringify(record)}\n`;
-}
-
 /**
  * A line that has the fields the chain relies on, or undefined. It does not check the hash: that is
  * the verifier's job; this only tells a record from garbage (a torn write, a stray edit).

@@ -12,6 +12,8 @@ export type BodyMode = 'digest' | 'capture';
  */
 export class ResponseTap implements ResponseObserver {
   private readonly hash: Hash = createHash('sha256');
+  /** Set by the first summary(): the response is over by then. */
+  private digest: string | undefined;
   private bytes = 0;
   private status: number | undefined;
   private contentType: string | undefined;
@@ -50,7 +52,7 @@ export class ResponseTap implements ResponseObserver {
     return {
       status: this.status ?? 0,
       bytes: this.bytes,
-      sha256: this.hash.copy().digest('hex'),
+      sha256: (this.digest ??= this.hash.digest('hex')),
       ...(this.contentType ? { contentType: this.contentType } : {}),
       ...(this.mode === 'capture' ? this.capture() : {}),
     };

@@ -1,6 +1,5 @@
 import type { Writable } from 'node:stream';
 import { HashChain } from './chain.js';
-import { formatRecordLine } from './record-line.js';
 import type { AuditDraft, AuditRecord } from './record.js';
 import { Serial } from './serial.js';
 import type { AuditSink } from './sink.js';
@@ -35,9 +34,9 @@ export class StdoutAuditSink implements AuditSink {
   async #append(drafts: readonly AuditDraft[]): Promise<AuditRecord[]> {
     if (drafts.length === 0) return [];
     await this.check();
-    const records = this.#chain.link(drafts);
+    const { records, lines } = this.#chain.linkWithLines(drafts);
     await new Promise<void>((resolve, reject) => {
-      this.#stream.write(records.map(formatRecordLine).join(''), (err) => (err ? reject(err) : resolve()));
+      this.#stream.write(lines.join(''), (err) => (err ? reject(err) : resolve()));
     });
     this.#chain.advance(records);
     return records;
