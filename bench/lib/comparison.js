@@ -81,8 +81,11 @@ async function startCases(env, options, note) {
   );
   const scaleout = options.withScaleout ? await startScaleout(env, note) : undefined;
   if (scaleout) {
+    // Redis store with the file sink: isolates what reading revocations from Redis on every BTG
+    // request costs, which is the measurement behind keeping per-request reads (no local cache).
+    scaleout.redisOnly.case = defineCase('gateway-redis-btg', { url: scaleout.redisOnly.url, pid: scaleout.redisOnly.child.pid, requests: btgRequests(scaleout.redisOnly.grants) });
     scaleout.case = defineCase('gateway-scaleout-btg', { url: scaleout.url, pid: scaleout.child.pid, requests: btgRequests(scaleout.grants) });
-    cases.push(scaleout.case);
+    cases.push(scaleout.redisOnly.case, scaleout.case);
   }
   return { cases, gateway, scaleout };
 }
@@ -105,6 +108,8 @@ async function checkAllDurability(gateway, scaleout) {
   const durability = { gateway: await checkDurability(gateway.auditPath, gateway.case.okSeen) };
   reportDurability('gateway-btg', durability.gateway);
   if (scaleout) {
+    durability.redis = await checkDurability(scaleout.redisOnly.auditPath, scaleout.redisOnly.case.okSeen);
+    reportDurability('gateway-redis-btg', durability.redis);
     durability.scaleout = scaleoutDurability(scaleout);
     reportDurability('gateway-scaleout-btg', durability.scaleout);
     dropTable(scaleout.table);
@@ -121,7 +126,8 @@ async function startScaleout(env, note) {
   const { table, store } = scaleoutSettings();
   try {
     const gateway = await env.startGateway('gateway-scaleout', { store, sinks: [{ type: 'postgres', url: POSTGRES_URL, table }] });
-    return { ...gateway, table };
+    const redisOnly = await env.startGateway('gateway-redis', { store: scaleoutSettings().store });
+    return { ...gateway, table, redisOnly };
   } catch (err) {
     const reason = err.message.split('\n').find((line) => /postgres|redis|audit|store|invalid/i.test(line)) ?? err.message.split('\n')[0];
     note(`gateway-scaleout-btg: SKIPPED, the gateway did not start with a Redis store and a postgres sink: ${reason.trim()}`);

@@ -9,7 +9,7 @@ export const USAGE = `usage: npm run bench -- [--quick] [--with-scaleout] [--rou
 
   (default)        every case, round-robin, 2 rounds of 1 s warm-up + 10 s measured
   --quick          about 30 s in all: 0.5 s warm-up + 1 s measured per run
-  --with-scaleout  add gateway-scaleout-btg (Redis store + PostgreSQL audit sink); skipped with a note if unavailable
+  --with-scaleout  add gateway-redis-btg (Redis store) and gateway-scaleout-btg (Redis + PostgreSQL audit sink); skipped with a note if unavailable
   --rounds N       repetitions of every case (at least 2)
   --duration S     measured seconds per run
   --profile        run one gateway under node --cpu-prof with the BTG load and summarise the profile
