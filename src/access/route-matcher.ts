@@ -1,5 +1,6 @@
 import type { RouteRule } from '../config/schema.js';
 import { GatewayError } from '../errors.js';
+import { isValidId } from '../identifiers.js';
 import type { RequestTarget } from './request-target.js';
 
 /** Which configured rule located the patient, and the patient it located. */
@@ -11,11 +12,6 @@ export interface RouteMatch {
 export interface RouteMatcher {
   /** The patient the target addresses, `undefined` when no rule matches; 400 when that is ambiguous. */
   locate(target: RequestTarget): RouteMatch | undefined;
-}
-
-/** SPEC 2.1 id format. Dot-only ids are excluded: as a path segment they would mean "parent". */
-export function isPatientId(value: string): boolean {
-  return /^[A-Za-z0-9._:@-]{1,128}$/.test(value) && !/^\.+$/.test(value);
 }
 
 const PKB_ID = '{pkbId}';
@@ -103,7 +99,7 @@ function matchPath(rule: readonly Segment[], segments: readonly string[]): { idS
 }
 
 function checkPatientId(pkbId: string): string {
-  if (!isPatientId(pkbId)) {
+  if (!isValidId(pkbId)) {
     throw new GatewayError(400, 'bad_request', 'The patient id in the request is not 1-128 characters of A-Z a-z 0-9 . _ : @ -');
   }
   return pkbId;

@@ -4,6 +4,7 @@ import { auditRequestInfo } from '../audit/request-info.js';
 import type { AuditEntry, AuditWriter } from '../audit/sink.js';
 import type { CallerAuthenticator, LoginContext } from '../auth/login-context.js';
 import { GatewayError } from '../errors.js';
+import { isValidId } from '../identifiers.js';
 import { sendJson } from '../http/respond.js';
 import type { Logger } from '../logger.js';
 import type { GatewayMetrics } from '../metrics.js';
@@ -13,7 +14,7 @@ import { releaseBody, type RequestContext } from '../server/request-context.js';
 import type { GrantStore } from '../store/grant-store.js';
 import { enforceGrantLimits } from './grant-limits.js';
 import { authoriseGrant } from './grant-policy.js';
-import { ID_PATTERN, readGrantInput, validateGrantFields } from './grant-request.js';
+import { readGrantInput, validateGrantFields } from './grant-request.js';
 import type { PatientLookup } from './patient-lookup.js';
 import { formatRemaining } from './validity.js';
 
@@ -147,8 +148,8 @@ export class GrantEndpoint {
       event: req.method === 'DELETE' ? 'revoke' : 'grant',
       outcome,
       ...(caller ? { teamId: caller.teamId } : {}),
-      ...(fields.userId && ID_PATTERN.test(fields.userId) ? { userId: fields.userId } : {}),
-      ...(fields.pkbId && ID_PATTERN.test(fields.pkbId) ? { pkbId: fields.pkbId } : {}),
+      ...(fields.userId && isValidId(fields.userId) ? { userId: fields.userId } : {}),
+      ...(fields.pkbId && isValidId(fields.pkbId) ? { pkbId: fields.pkbId } : {}),
       ...(tokenId ? { tokenId } : {}),
       ...(reason ? { reason } : {}),
       request: auditRequestInfo(req, ctx),

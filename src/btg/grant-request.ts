@@ -1,5 +1,6 @@
 import type { IncomingMessage } from 'node:http';
 import { GatewayError } from '../errors.js';
+import { ID_RULE, isValidId } from '../identifiers.js';
 
 export interface GrantFields {
   userId: string;
@@ -7,8 +8,6 @@ export interface GrantFields {
   reason?: string;
 }
 
-/** SPEC 2.1: ids are 1–128 characters of a conservative set, safe in paths, headers and logs. */
-export const ID_PATTERN = /^[A-Za-z0-9._:@-]{1,128}$/;
 const MAX_REASON = 500;
 const FIELDS = ['userId', 'pkbId', 'reason'] as const;
 
@@ -35,9 +34,7 @@ export function validateGrantFields(input: Record<string, string>, requireReason
   for (const name of ['userId', 'pkbId'] as const) {
     const value = input[name];
     if (value === undefined || value === '') throw new GatewayError(400, 'bad_request', `${name} is required`);
-    if (!ID_PATTERN.test(value)) {
-      throw new GatewayError(400, 'bad_request', `${name} must be 1-128 characters of A-Z a-z 0-9 . _ : @ -`);
-    }
+    if (!isValidId(value)) throw new GatewayError(400, 'bad_request', `${name} must be ${ID_RULE}`);
   }
   const reason = input.reason?.trim();
   if (requireReason && !reason) throw new GatewayError(400, 'bad_request', 'reason is required');

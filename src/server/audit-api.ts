@@ -1,10 +1,11 @@
 import { timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { isPatientId } from '../access/route-matcher.js';
+
 import type { AuditReader, AuditWriter } from '../audit/sink.js';
 import { auditRequestInfo } from '../audit/request-info.js';
 import { GatewayError } from '../errors.js';
 import { sendJson } from '../http/respond.js';
+import { ID_RULE, isValidId } from '../identifiers.js';
 import type { GrantStore } from '../store/grant-store.js';
 import type { RequestContext } from './request-context.js';
 
@@ -72,8 +73,8 @@ export class AuditApi {
   /** Who read: the shared admin token cannot say, so an `X-Audit-Reader` header may name the person. */
   private async recordRead(req: IncomingMessage, ctx: RequestContext, pkbId: string | undefined): Promise<void> {
     const reader = req.headers[READER_HEADER];
-    if (reader !== undefined && (typeof reader !== 'string' || !isPatientId(reader))) {
-      throw new GatewayError(400, 'bad_request', `${READER_HEADER} must be 1-128 characters of A-Z a-z 0-9 . _ : @ -`);
+    if (reader !== undefined && (typeof reader !== 'string' || !isValidId(reader))) {
+      throw new GatewayError(400, 'bad_request', `${READER_HEADER} must be ${ID_RULE}`);
     }
     await this.deps.audit.write({
       event: 'audit_read',
@@ -93,7 +94,7 @@ export function parseHistoryQuery(params: URLSearchParams): { pkbId: string; sin
     return values[0];
   };
   const pkbId = single('pkbId');
-  if (!pkbId || !isPatientId(pkbId)) throw new GatewayError(400, 'bad_request', 'pkbId is required: 1-128 characters of A-Z a-z 0-9 . _ : @ -');
+  if (!pkbId || !isValidId(pkbId)) throw new GatewayError(400, 'bad_request', `pkbId is required: ${ID_RULE}`);
   const sinceText = single('since');
   const since = sinceText === undefined ? undefined : Date.parse(sinceText);
   if (since !== undefined && Number.isNaN(since)) throw new GatewayError(400, 'bad_request', 'since must be an ISO 8601 time');

@@ -93,6 +93,7 @@ describe('POST /btg', () => {
       [{ userId: 'dr.x' }, /pkbId is required/],
       [{ userId: 'dr x', pkbId: 'p-1' }, /userId must be/],
       [{ userId: 'dr.x', pkbId: '../etc' }, /pkbId must be/],
+      [{ userId: 'dr.x', pkbId: '..' }, /pkbId must be/],
       [{ userId: 'dr.x', pkbId: 7 }, /pkbId must be a string/],
       [['userId'], /must be an object/],
       [{ userId: 'dr.x', pkbId: 'p-1', reason: 'x'.repeat(501) }, /reason must be at most 500/],
