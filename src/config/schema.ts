@@ -240,8 +240,6 @@ export const configSchema = z.strictObject({
 });
 
 export type GatewayConfig = z.output<typeof configSchema>;
-export type GatewayConfigInput = z.input<typeof configSchema>;
 export type RouteRule = z.output<typeof routeSchema>;
 export type SigningConfig = z.output<typeof signingSchema>;
-export type AuditSinkConfig = GatewayConfig['audit']['sinks'][number];
 export type CallerAuthConfig = GatewayConfig['callerAuth'];
