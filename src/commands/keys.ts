@@ -1,3 +1,5 @@
+import { mkdir } from 'node:fs/promises';
+import { dirname } from 'node:path';
 import { generateKeyFile, type SigningAlg } from '../btg/signing-keys.js';
 import { EXIT_OK, UsageError } from './exit-codes.js';
 
@@ -5,6 +7,8 @@ import { EXIT_OK, UsageError } from './exit-codes.js';
 export async function generateKeys(alg: SigningAlg, out: string, force: boolean, stdout: NodeJS.WritableStream): Promise<number> {
   let generated;
   try {
+    // A new directory for keys is readable by the owner only, like the key itself.
+    await mkdir(dirname(out), { recursive: true, mode: 0o700 });
     generated = await generateKeyFile(alg, out, { force });
   } catch (err) {
     // An existing file, a missing directory: all things the operator fixes in the command line.
