@@ -14,7 +14,7 @@ import { silentNotifier, type GrantNotifier } from './notify/grant-notifier.js';
 import { WebhookNotifier } from './notify/webhook-notifier.js';
 import { Forwarder } from './proxy/forwarder.js';
 import { WebSocketProxy } from './proxy/websocket-proxy.js';
-import { reloadWarnings } from './reload.js';
+import { planReload } from './reload.js';
 import { buildRuntime, type Runtime } from './runtime.js';
 import { AdminHandler, type ReadinessCheck } from './server/admin-handler.js';
 import { AuditApi } from './server/audit-api.js';
@@ -132,10 +132,11 @@ export async function startGateway(config: GatewayConfig, options: GatewayOption
     logger.info('btg-gateway stopped');
   };
   const reload = async (next: GatewayConfig): Promise<void> => {
-    const replacement = await buildRuntime(next, { logger, now, previous: runtime });
-    for (const warning of reloadWarnings(runtime.config, next)) logger.warn(warning);
+    const plan = planReload(runtime.config, next);
+    const replacement = await buildRuntime(plan.config, { logger, now, previous: runtime });
+    for (const note of plan.ignored) logger.warn(note);
     runtime = replacement;
-    logger.info({ routes: next.btg.routes.length, enabledTeams: next.btg.enabledTeams.length }, 'configuration reloaded');
+    logger.info({ routes: plan.config.btg.routes.length, enabledTeams: plan.config.btg.enabledTeams.length }, 'configuration reloaded');
   };
   return { mainAddress, adminAddress, metrics, reload, stop: () => (stopping ??= stop()) };
 }
