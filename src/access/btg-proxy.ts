@@ -17,6 +17,7 @@ import type { Runtime } from '../runtime.js';
 import { forwardingHeaders, releaseBody, type RequestContext } from '../server/request-context.js';
 import type { GrantStore } from '../store/grant-store.js';
 import { decideBtgAccess, PatientMismatchError } from './btg-decision.js';
+import { btgTokenOf } from './classify.js';
 import { identityHeaders, OVERRIDE_HEADERS } from './identity-headers.js';
 import { parseRequestTarget } from './request-target.js';
 
@@ -57,9 +58,9 @@ export class BtgProxy {
     this.dropHeaders = new Set([...deps.reservedHeaders, ...OVERRIDE_HEADERS]);
   }
 
-  async handle(req: IncomingMessage, res: ServerResponse, ctx: RequestContext, token: string, runtime: Runtime): Promise<void> {
+  async handle(req: IncomingMessage, res: ServerResponse, ctx: RequestContext, headerValues: string[], runtime: Runtime): Promise<void> {
     const request = auditRequestInfo(req, ctx);
-    const allowed = await this.admit(req, ctx, token, runtime, request);
+    const allowed = await this.admit(req, ctx, headerValues, runtime, request);
     const tap = new ResponseTap(runtime.config.audit.body, runtime.config.audit.maxCaptureBytes);
     releaseBody(ctx, res);
     const result = await this.deps.forwarder.forward(res, {
@@ -79,9 +80,9 @@ export class BtgProxy {
   }
 
   /** A WebSocket handshake with a BTG header: the same checks and audit, then http-proxy. */
-  async handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer, ctx: RequestContext, token: string, runtime: Runtime): Promise<void> {
+  async handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer, ctx: RequestContext, headerValues: string[], runtime: Runtime): Promise<void> {
     const request = auditRequestInfo(req, ctx);
-    const allowed = await this.admit(req, ctx, token, runtime, request);
+    const allowed = await this.admit(req, ctx, headerValues, runtime, request);
     sanitiseUpgradeHeaders(req.headers, req.rawHeaders, this.dropHeaders);
     for (const [name, value] of [...forwardingHeaders(ctx), ...identityHeaders(runtime.config.upstream.btgHeaders, allowed.claims)]) {
       req.headers[name.toLowerCase()] = value;
@@ -97,11 +98,11 @@ export class BtgProxy {
   }
 
   /** Runs every check in SPEC order and makes the `access` record durable; refusals are audited. */
-  private async admit(req: IncomingMessage, ctx: RequestContext, token: string, runtime: Runtime, request: AuditRequestInfo): Promise<Allowed> {
+  private async admit(req: IncomingMessage, ctx: RequestContext, headerValues: string[], runtime: Runtime, request: AuditRequestInfo): Promise<Allowed> {
     const known: Known = {};
     let allowed: Allowed;
     try {
-      const claims = await runtime.tokens.verify(token);
+      const claims = await runtime.tokens.verify(btgTokenOf(headerValues, runtime.classify));
       known.claims = claims;
       ctx.log.tokenId = claims.jti;
       ctx.log.teamId = claims.team;

@@ -4,7 +4,8 @@ export type Classification =
   | { kind: 'grant' }
   | { kind: 'jwks' }
   | { kind: 'passthrough' }
-  | { kind: 'btg'; token: string };
+  /** Every value of the BTG header, however many and however malformed: checked, and audited, later. */
+  | { kind: 'btg'; values: string[] };
 
 export interface ClassifyOptions {
   btgPath: string;
@@ -18,21 +19,22 @@ const COMPACT_JWS = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/;
 /**
  * Decides which door a request takes. The gateway's own endpoints win (the revoke call carries a
  * BTG header on purpose); otherwise any BTG header, however malformed, means BTG handling: a request
- * that carries one is never passed through as ordinary access.
+ * that carries one is never passed through as ordinary access. Classification never refuses: the
+ * BTG handler does, so that a malformed header is audited like every other refusal.
  */
 export function classifyRequest(method: string, rawTarget: string, rawHeaders: readonly string[], options: ClassifyOptions): Classification {
   const q = rawTarget.indexOf('?');
   const rawPath = q === -1 ? rawTarget : rawTarget.slice(0, q);
   if (rawPath === options.btgPath) return { kind: 'grant' };
   if (method === 'GET' && rawPath === JWKS_PATH) return { kind: 'jwks' };
-  const token = btgHeaderToken(rawHeaders, options);
-  return token === undefined ? { kind: 'passthrough' } : { kind: 'btg', token };
+  const values = headerValues(rawHeaders, options.btgHeader);
+  return values.length === 0 ? { kind: 'passthrough' } : { kind: 'btg', values };
 }
 
 /** The BTG header's token when there is one, shape-checked; undefined when the header is absent. */
 export function btgHeaderToken(rawHeaders: readonly string[], options: ClassifyOptions): string | undefined {
   const values = headerValues(rawHeaders, options.btgHeader);
-  return values.length === 0 ? undefined : checkTokenShape(values, options);
+  return values.length === 0 ? undefined : btgTokenOf(values, options);
 }
 
 function headerValues(rawHeaders: readonly string[], name: string): string[] {
@@ -44,7 +46,11 @@ function headerValues(rawHeaders: readonly string[], name: string): string[] {
   return values;
 }
 
-function checkTokenShape(values: readonly string[], options: ClassifyOptions): string {
+/**
+ * The one token the header values may hold: exactly one value, size-capped, compact-JWS-shaped;
+ * else 401 `invalid_token` (the message never echoes the value).
+ */
+export function btgTokenOf(values: readonly string[], options: ClassifyOptions): string {
   const invalid = (why: string): never => {
     throw new GatewayError(401, 'invalid_token', `The ${options.btgHeader} header ${why}`);
   };

@@ -50,7 +50,7 @@ export class MainHandler {
     requireOriginForm(req.url);
     const runtime = this.deps.runtime();
     const route = classifyRequest(req.method ?? 'GET', req.url!, req.rawHeaders, runtime.classify);
-    if (route.kind === 'btg') return this.deps.btg.handleUpgrade(req, socket, head, ctx, route.token, runtime);
+    if (route.kind === 'btg') return this.deps.btg.handleUpgrade(req, socket, head, ctx, route.values, runtime);
     sanitiseUpgradeHeaders(req.headers, req.rawHeaders, this.deps.reservedHeaders);
     for (const [name, value] of forwardingHeaders(ctx)) req.headers[name] = value;
     this.deps.webSockets.forward(req, socket, head);
@@ -77,7 +77,7 @@ export class MainHandler {
       case 'jwks':
         return sendJson(res, 200, runtime.tokens.publicJwks(), { 'cache-control': 'public, max-age=300' });
       case 'btg':
-        return this.deps.btg.handle(req, res, ctx, route.token, runtime);
+        return this.deps.btg.handle(req, res, ctx, route.values, runtime);
       case 'passthrough':
         return this.passThrough(req, res, ctx);
     }

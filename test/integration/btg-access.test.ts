@@ -131,6 +131,7 @@ describe('refused BTG requests never reach upstream and are audited as denied', 
     ['an encoded dot segment', () => btgRaw('/patients/p1/%2e%2e/p2'), 400, 'bad_request'],
     ['an encoded slash', () => btgGet('/patients/p1%2F..%2Fp2'), 400, 'bad_request'],
     ['a garbled token', () => btgGet('/patients/p1', { breaktheglass: 'a.b.c' }), 401, 'invalid_token'],
+    ['a header that is no token at all', () => btgGet('/patients/p1', { breaktheglass: 'let-me-in' }), 401, 'invalid_token'],
     ['no caller token', () => send(`${gw.url}/patients/p1`, { headers: { breaktheglass: btg.token } }), 401, 'unauthorized'],
     ['a caller of another team', async () => btgGet('/patients/p1', { authorization: `Bearer ${await gw.callerToken({ team: 'team-z' })}` }), 403, 'team_mismatch'],
   ];
@@ -156,6 +157,8 @@ describe('refused BTG requests never reach upstream and are audited as denied', 
     expect(raw).toMatch(/^HTTP\/1\.1 401/);
     expect(raw).toContain('"error":"invalid_token"');
     expect(upstream.received).toHaveLength(0);
+    const requestId = /x-request-id: (\S+)/i.exec(raw)![1]!;
+    expect(recordsFor(gw.dir, requestId)).toEqual([expect.objectContaining({ event: 'denied', code: 'invalid_token' })]);
   });
 });
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { classifyRequest } from '../../../src/access/classify.js';
+import { btgHeaderToken, classifyRequest } from '../../../src/access/classify.js';
 import { refusalOf } from './refusal.js';
 
 const options = { btgPath: '/btg', btgHeader: 'breaktheglass', maxTokenBytes: 64 };
@@ -10,7 +10,8 @@ function classify(method: string, target: string, headers: string[] = []) {
 }
 
 function refusal(headers: string[]) {
-  return refusalOf(() => classify('GET', '/patients/p1', headers));
+  expect(classify('GET', '/patients/p1', headers).kind).toBe('btg');
+  return refusalOf(() => btgHeaderToken(headers, options));
 }
 
 describe('classifyRequest', () => {
@@ -40,12 +41,12 @@ describe('classifyRequest', () => {
     ['BreakTheGlass', TOKEN],
     ['BREAKTHEGLASS', TOKEN],
   ])('a %s header makes a BTG request', (name, value) => {
-    expect(classify('GET', '/patients/p1', ['Host', 'x', name, value])).toEqual({ kind: 'btg', token: TOKEN });
+    expect(classify('GET', '/patients/p1', ['Host', 'x', name, value])).toEqual({ kind: 'btg', values: [TOKEN] });
   });
 
   it('a BTG header to a path that is not the grant path stays BTG, however the path is spelled', () => {
-    expect(classify('DELETE', '/btg/', ['breaktheglass', TOKEN])).toEqual({ kind: 'btg', token: TOKEN });
-    expect(classify('DELETE', '/BTG', ['breaktheglass', TOKEN])).toEqual({ kind: 'btg', token: TOKEN });
+    expect(classify('DELETE', '/btg/', ['breaktheglass', TOKEN])).toEqual({ kind: 'btg', values: [TOKEN] });
+    expect(classify('DELETE', '/BTG', ['breaktheglass', TOKEN])).toEqual({ kind: 'btg', values: [TOKEN] });
   });
 
   it.each([
@@ -77,13 +78,13 @@ describe('classifyRequest', () => {
   it('accepts a token of exactly maxTokenBytes', () => {
     const token = `a.b.${'c'.repeat(60)}`;
     expect(token).toHaveLength(64);
-    expect(classify('GET', '/x', ['breaktheglass', token])).toEqual({ kind: 'btg', token });
+    expect(btgHeaderToken(['breaktheglass', token], options)).toBe(token);
   });
 
   it('honours a configured header name and grant path', () => {
     const custom = { btgPath: '/emergency/grant', btgHeader: 'X-BTG', maxTokenBytes: 4096 };
     expect(classifyRequest('POST', '/emergency/grant', [], custom)).toEqual({ kind: 'grant' });
-    expect(classifyRequest('GET', '/btg', ['x-btg', TOKEN], custom)).toEqual({ kind: 'btg', token: TOKEN });
+    expect(classifyRequest('GET', '/btg', ['x-btg', TOKEN], custom)).toEqual({ kind: 'btg', values: [TOKEN] });
     expect(classifyRequest('GET', '/p', ['breaktheglass', TOKEN], custom)).toEqual({ kind: 'passthrough' });
   });
 });

@@ -205,13 +205,8 @@ describe('BTG access properties', () => {
       fc.property(requestTarget, caseVariant, fc.string({ unit: 'binary-ascii', maxLength: 80 }), otherHeaders, (raw, name, value, others) => {
         const headers = [...others.flat(), name, value];
         const options = { btgPath: '/btg', btgHeader: 'breaktheglass', maxTokenBytes: 4096 };
-        try {
-          const result = classifyRequest('GET', raw, headers, options);
-          expect(result.kind).not.toBe('passthrough');
-        } catch (err) {
-          expect(err).toBeInstanceOf(GatewayError);
-          expect((err as GatewayError).code).toBe('invalid_token');
-        }
+        const result = classifyRequest('GET', raw, headers, options);
+        expect(result.kind).not.toBe('passthrough');
       }),
     );
   });
