@@ -104,7 +104,8 @@ export class GrantEndpoint {
       if (claims.team !== caller.teamId) {
         throw new GatewayError(403, 'team_mismatch', 'The BTG token was issued to another team');
       }
-      await this.deps.store.revoke(claims.jti, claims.exp * 1000);
+      // Verification still accepts a token for clockToleranceSeconds past exp: so must revocation.
+      await this.deps.store.revoke(claims.jti, (claims.exp + runtime.config.btg.clockToleranceSeconds) * 1000);
       await this.deps.audit.write(this.entry(req, ctx, attempt, 'success'));
       ctx.log.outcome = 'revoked';
       this.deps.logger.info({ reqId: ctx.id, event: 'btg_revoke', teamId: caller.teamId, tokenId: claims.jti }, 'BTG token revoked');

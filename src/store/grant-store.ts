@@ -19,8 +19,11 @@ export interface GrantRecord {
  */
 export interface GrantStore {
   recordGrant(grant: GrantRecord): Promise<void>;
-  /** Marks the token revoked until `expiresAt` (epoch ms), after which it is expired anyway. */
-  revoke(jti: string, expiresAt: number): Promise<void>;
+  /**
+   * Marks the token revoked until `until` (epoch ms): the last instant verification would still
+   * accept it (its exp plus the clock tolerance), after which it is refused as expired anyway.
+   */
+  revoke(jti: string, until: number): Promise<void>;
   isRevoked(jti: string): Promise<boolean>;
   /** Unexpired, unrevoked grants, newest first. */
   activeGrants(): Promise<GrantRecord[]>;

@@ -183,6 +183,27 @@ describe('expiry', () => {
   });
 });
 
+describe('revocation near expiry', () => {
+  it('keeps a revoked token refused through the clock tolerance after its exp', async () => {
+    let clock = Date.now();
+    const timed = await startTestGateway(upstream.url, { btg: { clockToleranceSeconds: 5 } }, { now: () => clock });
+    try {
+      const caller = await timed.callerToken({ expiresInSeconds: 7200 });
+      const issued = (await send(`${timed.url}/btg?userId=u1&pkbId=p1`, { method: 'POST', headers: { authorization: `Bearer ${caller}` } })).json();
+      const headers = { authorization: `Bearer ${caller}`, breaktheglass: issued.token as string };
+      expect((await send(`${timed.url}/btg`, { method: 'DELETE', headers })).status).toBe(204);
+      clock += 1800_000 + 3_000;
+      const late = await send(`${timed.url}/patients/p1`, { headers });
+      expect(late.status).toBe(401);
+      expect(late.json().error).toBe('token_revoked');
+      clock += 3_000;
+      expect((await send(`${timed.url}/patients/p1`, { headers })).json().error).toBe('token_expired');
+    } finally {
+      await timed.stop();
+    }
+  });
+});
+
 describe('upstream failures on BTG requests', () => {
   it('answers 502 and audits the response as a failure', async () => {
     const doomed = await new RecordingUpstream().start();
