@@ -1,5 +1,3 @@
-import { parse as parseYaml } from 'yaml';
-
 export interface SubstitutionError {
   path: string;
   message: string;
@@ -11,8 +9,10 @@ const WHOLE_REFERENCE = /^\$\{[A-Za-z_][A-Za-z0-9_]*(?::-[^}]*)?\}$/;
 /**
  * Replaces `${VAR}` and `${VAR:-default}` in every string of a parsed YAML tree; `$$` is a literal `$`.
  * Works on parsed values, not raw text, so a secret containing `: ` or `#` cannot change the YAML's
- * shape. A scalar that is exactly one reference is re-read as a YAML scalar, so `port: ${PORT:-8080}`
- * yields a number, and one that resolves to nothing (`token: ${ADMIN_TOKEN:-}`) leaves the key unset.
+ * shape, and a value is never re-parsed as YAML (which would cut `abc #def` to `abc` or quote a
+ * secret in its error). A scalar that is exactly one reference becomes a number or boolean only when
+ * its value is plainly one, so `port: ${PORT:-8080}` yields a number; one that resolves to nothing
+ * (`token: ${ADMIN_TOKEN:-}`) leaves the key unset.
  */
 export function substituteEnv(
   tree: unknown,
@@ -51,6 +51,13 @@ function substituteString(
   });
   if (!WHOLE_REFERENCE.test(text)) return replaced;
   if (replaced === '') return undefined;
-  const scalar: unknown = parseYaml(replaced);
-  return scalar === null || typeof scalar === 'object' ? replaced : scalar;
+  return typedScalar(replaced);
+}
+
+const PLAIN_NUMBER = /^-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?$/;
+
+function typedScalar(value: string): string | number | boolean {
+  if (PLAIN_NUMBER.test(value)) return Number(value);
+  if (value === 'true' || value === 'false') return value === 'true';
+  return value;
 }

@@ -29,3 +29,23 @@ describe('substituteEnv', () => {
     ]);
   });
 });
+
+describe('substituteEnv never re-reads a value as YAML', () => {
+  it.each([
+    ['abc #def', 'abc #def'],
+    ["'x'", "'x'"],
+    ['0x10', '0x10'],
+    ['007', '007'],
+    ['@secret', '@secret'],
+    ['[1, 2]', '[1, 2]'],
+    ['{a: 1}', '{a: 1}'],
+    ['%TAG', '%TAG'],
+    ['`tick`', '`tick`'],
+    ['null', 'null'],
+    ['yes', 'yes'],
+    ['-12.5', -12.5],
+    ['false', false],
+  ])('%j stays %j', (value, expected) => {
+    expect(substituteEnv({ secret: '${SECRET}' }, { SECRET: value })).toEqual({ value: { secret: expected }, errors: [] });
+  });
+});
