@@ -33,6 +33,12 @@ export interface BtgProxyDeps {
   reservedHeaders: ReadonlySet<string>;
 }
 
+/** The status code of a raw HTTP/1.x response head, or 0 when the bytes are not one. */
+function statusOfResponseHead(chunk: Uint8Array): number {
+  const match = /^HTTP\/1\.[01] (\d{3})/.exec(Buffer.from(chunk.buffer, chunk.byteOffset, Math.min(chunk.byteLength, 16)).toString('latin1'));
+  return match ? Number(match[1]) : 0;
+}
+
 /** What the checks established about an allowed BTG request. */
 interface Allowed {
   claims: BtgClaims;
@@ -88,13 +94,24 @@ export class BtgProxy {
       req.headers[name.toLowerCase()] = value;
     }
     const tap = new ResponseTap('digest', 0);
-    tap.onHeaders(101, []);
+    let answered = false;
+    let upstreamFailed = false;
     socket.once('close', () => {
-      const outcome = socket.errored ? 'upstream_aborted' : 'success';
+      // Whatever upstream answered (101 or a refusal) was relayed: success, as for HTTP.
+      const outcome = upstreamFailed ? 'upstream_unavailable' : answered ? 'success' : 'client_aborted';
       this.deps.metrics.btgRequests.inc({ outcome });
       void this.recordResponse(allowed, request, outcome, tap);
     });
-    this.deps.webSockets.forward(req, socket, head, (chunk) => tap.onSent(chunk));
+    this.deps.webSockets.forward(req, socket, head, {
+      onSent: (chunk) => {
+        if (!answered) tap.onHeaders(statusOfResponseHead(chunk), []);
+        answered = true;
+        tap.onSent(chunk);
+      },
+      onUpstreamFailed: () => {
+        upstreamFailed = true;
+      },
+    });
   }
 
   /** Runs every check in SPEC order and makes the `access` record durable; refusals are audited. */

@@ -18,7 +18,7 @@ export class ResponseTap implements ResponseObserver {
   private status: number | undefined;
   private contentType: string | undefined;
   private contentEncoding: string | undefined;
-  private readonly captured: Buffer[] = [];
+  private readonly captured: Uint8Array[] = [];
   private capturedBytes = 0;
 
   constructor(
@@ -32,7 +32,7 @@ export class ResponseTap implements ResponseObserver {
     this.contentEncoding = rawHeaderValue(headers, 'content-encoding')?.toLowerCase();
   }
 
-  onSent(chunk: Buffer): void {
+  onSent(chunk: Uint8Array): void {
     this.hash.update(chunk);
     this.bytes += chunk.length;
     if (this.mode === 'capture' && this.capturedBytes <= this.maxCaptureBytes) {

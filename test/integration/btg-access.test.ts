@@ -231,7 +231,35 @@ describe('WebSocket upgrades with a BTG header', () => {
     expect(reply).toBe('echo:hello');
     expect(upstream.received[0]!.headers['x-btg-patient-id']).toBe('p1');
     expect(leaks()).toBe(0);
-    expect(auditRecords(gw.dir).some((r) => r.event === 'access' && r.request?.path === '/patients/p1/stream')).toBe(true);
+    const access = auditRecords(gw.dir).find((r) => r.event === 'access' && r.request?.path === '/patients/p1/stream')!;
+    expect(access).toBeDefined();
+    await expect.poll(() => recordsFor(gw.dir, access.request!.id).map((r) => r.event)).toEqual(['access', 'response']);
+    expect(recordsFor(gw.dir, access.request!.id)[1]).toMatchObject({ outcome: 'success', response: { status: 101 } });
+  });
+
+  it('are audited as upstream_unavailable when upstream cannot be reached, with the digest of the 502 sent', async () => {
+    const doomed = await new RecordingUpstream().start();
+    const down = await startTestGateway(doomed.url);
+    try {
+      const caller = await down.callerToken();
+      const issued = (await send(`${down.url}/btg?userId=u&pkbId=p1`, { method: 'POST', headers: { authorization: `Bearer ${caller}` } })).json();
+      await doomed.stop();
+      const raw = await sendRaw(
+        down.port,
+        `GET /patients/p1/stream HTTP/1.1\r\nHost: gw\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\n` +
+          `Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nAuthorization: Bearer ${caller}\r\nbreaktheglass: ${issued.token as string}\r\n\r\n`,
+      );
+      expect(raw).toMatch(/^HTTP\/1\.1 502/);
+      const access = auditRecords(down.dir).find((r) => r.event === 'access')!;
+      await expect.poll(() => recordsFor(down.dir, access.request!.id).length).toBe(2);
+      expect(recordsFor(down.dir, access.request!.id)[1]).toMatchObject({
+        outcome: 'failure',
+        code: 'upstream_unavailable',
+        response: { status: 502, bytes: Buffer.byteLength(raw, 'latin1'), sha256: createHash('sha256').update(Buffer.from(raw, 'latin1')).digest('hex') },
+      });
+    } finally {
+      await down.stop();
+    }
   });
 
   it('are refused before the handshake for another patient', async () => {
