@@ -41,7 +41,6 @@ export class AuditTrail {
   readonly #logger: Logger | undefined;
   #queue: Pending[] = [];
   #draining: Promise<void> | undefined;
-  #healthy = true;
   #closed = false;
 
   constructor(sinks: AuditSink[], options: AuditTrailOptions) {
@@ -52,15 +51,9 @@ export class AuditTrail {
     this.#logger = options.logger;
   }
 
-  /** False after a failed batch or check until a later batch or check succeeds: drives /readyz. */
-  get healthy(): boolean {
-    return this.#healthy;
-  }
-
   async open(): Promise<void> {
     await Promise.all(this.#sinks.map((sink) => sink.open()));
     this.#closed = false;
-    this.#healthy = true;
   }
 
   /** Makes the record durable in every sink; rejects GatewayError(503, 'audit_unavailable') otherwise. */
@@ -100,7 +93,6 @@ export class AuditTrail {
       this.#metrics?.auditFailures.inc({ sink: sink.name });
       this.#logger?.error({ err, sink: sink.name, records: drafts.map(({ id }) => id) }, 'audit batch could not be made durable');
     }
-    this.#healthy = failures.length === 0;
     if (failures.length > 0) {
       const error = unavailable(failures[0]!.err);
       for (const { reject } of batch) reject(error);
@@ -115,8 +107,7 @@ export class AuditTrail {
     const failures = results.flatMap((result, i) =>
       result.status === 'rejected' ? [{ sink: this.#sinks[i]!.name, message: messageOf(result.reason) }] : [],
     );
-    this.#healthy = failures.length === 0;
-    return { ok: this.#healthy, failures };
+    return { ok: failures.length === 0, failures };
   }
 
   /** Sinks that can answer `GET /audit`. */

@@ -1,6 +1,6 @@
 import { constants } from 'node:fs';
-import { access, mkdir, open, rename, stat, type FileHandle } from 'node:fs/promises';
-import { dirname } from 'node:path';
+import { access, mkdir, open, rename, rm, stat, type FileHandle } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
 import type { Logger } from '../logger.js';
 import { indexPath, listRotated, rotatedPath } from './audit-files.js';
 import { GENESIS_HEAD, HashChain, type ChainHead } from './chain.js';
@@ -53,6 +53,8 @@ export class FileAuditSink implements AuditSink, AuditReader {
   /** Set once a head was read from disk: from then on the in-memory head is a witness too. */
   #opened = false;
   #closed = false;
+  /** The last append's error until an append (or a probe write in check()) succeeds. */
+  #lastFailure: Error | undefined;
   /** Bumped whenever files are renamed or reopened, so a query racing it retries. */
   #generation = 0;
   readonly #serial = new Serial();
@@ -81,12 +83,39 @@ export class FileAuditSink implements AuditSink, AuditReader {
     return this.#serial.run(() => this.#append(drafts));
   }
 
+  /**
+   * Permissions and the open file's identity, always; and after a failed append a real write, because
+   * a full or failing disk passes every permission check while every append fails.
+   */
   async check(): Promise<void> {
     await access(dirname(this.#path), constants.W_OK);
     await access(this.#path, constants.W_OK).catch((err: NodeJS.ErrnoException) => {
       if (err.code !== 'ENOENT') throw err;
     });
     if (this.#file) await this.#assertSameFile(this.#file);
+    if (this.#lastFailure) await this.#probeWrite();
+  }
+
+  /**
+   * Opens the audit file for appending (without writing to it), then writes, syncs and removes a
+   * small file beside it; clears the failure if both work.
+   */
+  async #probeWrite(): Promise<void> {
+    const probe = join(dirname(this.#path), `.${basename(this.#path)}.probe-${process.pid}`);
+    try {
+      await (await open(this.#path, 'a')).close();
+      const handle = await open(probe, 'w');
+      try {
+        await writeFully(handle, Buffer.alloc(4096));
+        await handle.datasync();
+      } finally {
+        await handle.close();
+        await rm(probe, { force: true });
+      }
+    } catch (err) {
+      throw new Error(`the audit directory cannot take a write: ${(err as Error).message}`, { cause: this.#lastFailure });
+    }
+    this.#lastFailure = undefined;
   }
 
   close(): Promise<void> {
@@ -108,8 +137,10 @@ export class FileAuditSink implements AuditSink, AuditReader {
       await this.#write(file, data);
       this.#chain.advance(records);
       await this.#index(file, locate(records, lines, start));
+      this.#lastFailure = undefined;
       return records;
     } catch (err) {
+      this.#lastFailure = err as Error;
       await this.#closeFile();
       throw err;
     }

@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -156,3 +157,58 @@ async function auditedCount(event: string): Promise<number> {
   const text = (await send(`${gw.adminUrl}/metrics`)).text;
   return Number(new RegExp(`^btg_audit_records_total\\{event="${event}"\\} (\\d+)`, 'm').exec(text)?.[1] ?? 0);
 }
+
+/**
+ * A full disk passes every permission check, so readiness must notice the failed writes themselves.
+ * Needs a small filesystem to fill: a tmpfs, which needs root (CI here runs as root).
+ */
+describe('the audit disk full mid-run', () => {
+  let mountPoint: string;
+  let mounted = false;
+
+  beforeAll(() => {
+    mountPoint = mkdtempSync(join(tmpdir(), 'btg-full-'));
+    mounted = spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=512k', 'tmpfs', mountPoint]).status === 0;
+    if (!mounted) console.warn('\n*** SKIPPED the disk-full audit test: mounting a tmpfs needs root ***\n');
+  });
+
+  afterAll(() => {
+    if (mounted) spawnSync('umount', [mountPoint]);
+    rmSync(mountPoint, { recursive: true, force: true });
+  });
+
+  it('refuses BTG with 503 and reports not ready until space is freed, then recovers', async (context) => {
+    if (!mounted) return context.skip();
+    const full = await startTestGateway(upstream.url, { audit: { sinks: [{ type: 'file', path: join(mountPoint, 'audit.jsonl') }] } });
+    try {
+      const token = await full.callerToken();
+      const issued = await send(`${full.url}/btg?userId=u1&pkbId=p1`, { method: 'POST', headers: { authorization: `Bearer ${token}` } });
+      const headers = { authorization: `Bearer ${token}`, breaktheglass: issued.json<{ token: string }>().token };
+      expect((await send(`${full.url}/patients/p1`, { headers })).status).toBe(200);
+      const filler = join(mountPoint, 'filler');
+      spawnSync('dd', ['if=/dev/zero', `of=${filler}`, 'bs=4k', 'count=1024']);
+
+      // Appends may still fit in the last page the file already owns; the next ones cannot.
+      let refused: ClientResponse | undefined;
+      for (let i = 0; i < 20 && !refused; i++) {
+        const id = `disk-full-${i}`;
+        const res = await send(`${full.url}/patients/p1`, { headers: { ...headers, 'x-request-id': id } });
+        if (res.status !== 200) {
+          refused = res;
+          expect(forwarded(id)).toBe(0);
+        }
+      }
+      expectAuditUnavailable(refused!);
+      const notReady = await send(`${full.adminUrl}/readyz`);
+      expect(notReady.status).toBe(503);
+      expect(notReady.json()).toMatchObject({ checks: { audit: expect.stringMatching(/^file: .*(ENOSPC|no space)/i) } });
+
+      rmSync(filler);
+      expect((await send(`${full.adminUrl}/readyz`)).status).toBe(200);
+      expect((await send(`${full.url}/patients/p1`, { headers })).status).toBe(200);
+      expect((await runCli(['audit', 'verify', join(mountPoint, 'audit.jsonl')])).status).toBe(0);
+    } finally {
+      await full.stop();
+    }
+  });
+});
