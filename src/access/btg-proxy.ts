@@ -33,6 +33,18 @@ export interface BtgProxyDeps {
   reservedHeaders: ReadonlySet<string>;
 }
 
+/**
+ * For the record of a refusal that came before route matching (bad token, wrong team): the patient
+ * the request addressed, if the routes can tell, so that patient's history shows the attempt.
+ */
+function addressedPatient(rawTarget: string, runtime: Runtime): string | undefined {
+  try {
+    return runtime.access.routes.locate(parseRequestTarget(rawTarget))?.pkbId;
+  } catch {
+    return undefined;
+  }
+}
+
 /** The status code of a raw HTTP/1.x response head, or 0 when the bytes are not one. */
 function statusOfResponseHead(chunk: Uint8Array): number {
   const match = /^HTTP\/1\.[01] (\d{3})/.exec(Buffer.from(chunk.buffer, chunk.byteOffset, Math.min(chunk.byteLength, 16)).toString('latin1'));
@@ -135,6 +147,7 @@ export class BtgProxy {
       known.pkbId = located.pkbId;
       allowed = { claims, pkbId: located.pkbId };
     } catch (err) {
+      known.pkbId ??= addressedPatient(req.url ?? '', runtime);
       await this.deny(err, known, request, ctx);
       throw err;
     }
@@ -194,7 +207,7 @@ export class BtgProxy {
       await this.deps.audit.write({
         ...this.entry('response', success ? 'success' : 'failure', allowed, request),
         ...(success ? {} : { code: outcome }),
-        response: tap.summary(),
+        response: await tap.summary(),
       });
     } catch (err) {
       this.deps.logger.error({ reqId: request.id, err: (err as Error).message }, 'could not audit a BTG response');

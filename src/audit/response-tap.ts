@@ -1,5 +1,6 @@
 import { createHash, type Hash } from 'node:crypto';
-import { brotliDecompressSync, constants, gunzipSync, inflateSync } from 'node:zlib';
+import type { Transform } from 'node:stream';
+import { constants, createBrotliDecompress, createGunzip, createInflate } from 'node:zlib';
 import { rawHeaderValue } from '../http/headers.js';
 import type { ResponseObserver } from '../proxy/forwarder.js';
 import type { AuditResponseInfo } from './record.js';
@@ -48,40 +49,61 @@ export class ResponseTap implements ResponseObserver {
   }
 
   /** The `response` part of the audit record; `status` is 0 when no response started. */
-  summary(): AuditResponseInfo {
+  async summary(): Promise<AuditResponseInfo> {
     return {
       status: this.status ?? 0,
       bytes: this.bytes,
       sha256: (this.digest ??= this.hash.digest('hex')),
       ...(this.contentType ? { contentType: this.contentType } : {}),
-      ...(this.mode === 'capture' ? this.capture() : {}),
+      ...(this.mode === 'capture' ? await this.capture() : {}),
     };
   }
 
-  private capture(): { body: string; truncated?: boolean } {
+  private async capture(): Promise<{ body: string; truncated?: boolean }> {
     const raw = Buffer.concat(this.captured);
-    const decoded = decode(raw, this.contentEncoding);
+    const decoded = await decodePrefix(raw, this.contentEncoding, this.maxCaptureBytes);
     const truncated = this.bytes > raw.length || decoded.length > this.maxCaptureBytes || raw.length > this.maxCaptureBytes;
     const body = decoded.subarray(0, this.maxCaptureBytes).toString('utf8');
     return truncated ? { body, truncated: true } : { body };
   }
 }
 
-/** Decodes what was captured; a truncated compressed prefix decodes as far as it goes. */
-function decode(raw: Buffer, encoding: string | undefined): Buffer {
+/**
+ * Decodes the captured prefix as far as it goes, and no further than just past `max` bytes: a few
+ * kilobytes of gzip can inflate to gigabytes, so the output is streamed and cut, never sized by
+ * the input.
+ */
+async function decodePrefix(raw: Buffer, encoding: string | undefined, max: number): Promise<Buffer> {
+  const decoder = decoderFor(encoding);
+  if (!decoder) return raw;
+  const out: Buffer[] = [];
+  let size = 0;
+  decoder.end(raw);
   try {
-    switch (encoding) {
-      case 'gzip':
-      case 'x-gzip':
-        return gunzipSync(raw, { finishFlush: constants.Z_SYNC_FLUSH });
-      case 'deflate':
-        return inflateSync(raw, { finishFlush: constants.Z_SYNC_FLUSH });
-      case 'br':
-        return brotliDecompressSync(raw, { finishFlush: constants.BROTLI_OPERATION_FLUSH });
-      default:
-        return raw;
+    for await (const chunk of decoder as AsyncIterable<Buffer>) {
+      out.push(chunk);
+      size += chunk.length;
+      if (size > max) break;
     }
   } catch {
-    return raw;
+    // Not really compressed after all, or damaged: keep what decoded.
+    if (out.length === 0) return raw;
+  } finally {
+    decoder.destroy();
+  }
+  return Buffer.concat(out);
+}
+
+function decoderFor(encoding: string | undefined): Transform | undefined {
+  switch (encoding) {
+    case 'gzip':
+    case 'x-gzip':
+      return createGunzip({ finishFlush: constants.Z_SYNC_FLUSH });
+    case 'deflate':
+      return createInflate({ finishFlush: constants.Z_SYNC_FLUSH });
+    case 'br':
+      return createBrotliDecompress({ finishFlush: constants.BROTLI_OPERATION_FLUSH });
+    default:
+      return undefined;
   }
 }

@@ -8,6 +8,8 @@ export type ClaimSet = Readonly<Record<string, unknown>>;
 // These values travel into upstream headers and audit records: bounded, printable text only.
 const MAX_VALUE_LENGTH = 256;
 const CONTROL_CHARACTER = /[\u0000-\u001f\u007f]/;
+/** The team goes upstream in an identity header: visible ASCII and inner spaces only. */
+const HEADER_SAFE = /^[\x21-\x7e](?:[\x20-\x7e]*[\x21-\x7e])?$/;
 
 /**
  * Reads the login context out of a verified claim set (a JWT payload or an introspection response)
@@ -16,7 +18,7 @@ const CONTROL_CHARACTER = /[\u0000-\u001f\u007f]/;
  */
 export function toLoginContext(claims: ClaimSet, names: ClaimNames): LoginContext {
   const context: LoginContext = {
-    teamId: requiredText(claims, names.team),
+    teamId: headerSafe(requiredText(claims, names.team), names.team),
     userType: requiredText(claims, names.userType),
     user: requiredText(claims, names.user),
     scopes: scopeList(claims, names.scope),
@@ -38,6 +40,11 @@ function requiredText(claims: ClaimSet, name: string): string {
   const value = ownClaim(claims, name);
   if (value === undefined || value === '') throw loginContextNull(`missing ${name} claim`);
   if (!isText(value)) throw loginContextNull(`malformed ${name} claim`);
+  return value;
+}
+
+function headerSafe(value: string, name: string): string {
+  if (!HEADER_SAFE.test(value)) throw loginContextNull(`${name} claim is not printable ASCII`);
   return value;
 }
 

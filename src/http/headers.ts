@@ -86,8 +86,9 @@ export function rawHeaderValue(rawHeaders: readonly string[], name: string): str
 }
 
 /**
- * For WebSocket upgrades http-proxy copies `req.headers`, so hygiene happens on that object:
- * everything above except the `connection`/`upgrade` pair the handshake needs.
+ * For WebSocket upgrades http-proxy copies `req.headers`, so hygiene happens on that object: the
+ * same removals as for HTTP, except the `connection`/`upgrade` pair the handshake needs and `host`,
+ * which http-proxy rewrites itself.
  */
 export function sanitiseUpgradeHeaders(
   headers: Record<string, string | string[] | undefined>,
@@ -97,10 +98,8 @@ export function sanitiseUpgradeHeaders(
   const named = connectionNamedHeaders(rawHeaders);
   for (const name of Object.keys(headers)) {
     const lower = name.toLowerCase();
-    const needed = lower === 'connection' || lower === 'upgrade';
-    if (drop.has(lower) || (!needed && (HOP_BY_HOP.has(lower) || (named.has(lower) && lower !== 'upgrade')))) {
-      delete headers[name];
-    }
+    if (lower === 'connection' || lower === 'upgrade' || lower === 'host') continue;
+    if (drop.has(lower) || HOP_BY_HOP.has(lower) || REPLACED_ON_REQUEST.has(lower) || named.has(lower)) delete headers[name];
   }
   headers.connection = 'Upgrade';
 }

@@ -152,6 +152,13 @@ describe('refused BTG requests never reach upstream and are audited as denied', 
     expect(recordsFor(gw.dir, res.headers['x-request-id'] as string)[0]).toMatchObject({ pkbId: 'p2', tokenPkbId: 'p1', tokenId: btg.tokenId, teamId: 'team-a', userId: 'dr.jones' });
   });
 
+  it('names the addressed patient in refusals that come before route matching', async () => {
+    const forged = await btgGet('/patients/p9/records', { breaktheglass: 'a.b.c' });
+    expect(recordsFor(gw.dir, forged.headers['x-request-id'] as string)[0]).toMatchObject({ code: 'invalid_token', pkbId: 'p9' });
+    const otherTeam = await btgGet('/patients/p9', { authorization: `Bearer ${await gw.callerToken({ team: 'team-z' })}` });
+    expect(recordsFor(gw.dir, otherTeam.headers['x-request-id'] as string)[0]).toMatchObject({ code: 'team_mismatch', pkbId: 'p9', tokenPkbId: 'p1' });
+  });
+
   it('refuses the header sent twice', async () => {
     const raw = await sendRaw(gw.port, `GET /patients/p1 HTTP/1.1\r\nHost: gw\r\nAuthorization: Bearer ${clinician}\r\nbreaktheglass: ${btg.token}\r\nbreaktheglass: ${btg.token}\r\nConnection: close\r\n\r\n`);
     expect(raw).toMatch(/^HTTP\/1\.1 401/);

@@ -35,6 +35,8 @@ describe('toLoginContext', () => {
     [{ team: '', user_type: 'CLINICIAN', sub: 'u' }, 'missing team claim'],
     [{ team: ['t'], user_type: 'CLINICIAN', sub: 'u' }, 'malformed team claim'],
     [{ team: 't\r\nX-Injected: 1', user_type: 'CLINICIAN', sub: 'u' }, 'malformed team claim'],
+    [{ team: 'équipe-7', user_type: 'CLINICIAN', sub: 'u' }, 'team claim is not printable ASCII'],
+    [{ team: ' padded ', user_type: 'CLINICIAN', sub: 'u' }, 'team claim is not printable ASCII'],
     [{ team: 't', user_type: 'CLINICIAN', sub: 'u', scope: [1] }, 'malformed scope claim'],
     [{ team: 't', user_type: 'CLINICIAN', sub: 'u', exp: '1900000000' }, 'malformed exp claim'],
   ])('refuses %j with 401 (%s)', (claims, reason) => {

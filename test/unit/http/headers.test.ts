@@ -34,9 +34,10 @@ describe('sanitiseUpgradeHeaders', () => {
   it('keeps the handshake pair and drops the rest of the hop-by-hop and reserved headers', () => {
     const headers: Record<string, string | undefined> = {
       connection: 'Upgrade, X-Secret', upgrade: 'websocket', 'x-secret': '1', 'keep-alive': 't',
-      breaktheglass: 'tok', 'sec-websocket-key': 'k',
+      breaktheglass: 'tok', 'sec-websocket-key': 'k', host: 'gw', forwarded: 'for=6.6.6.6', 'x-forwarded-host': 'evil',
+      'x-request-id': 'client', expect: '100-continue',
     };
     sanitiseUpgradeHeaders(headers, ['Connection', 'Upgrade, X-Secret'], new Set(['breaktheglass']));
-    expect(headers).toEqual({ connection: 'Upgrade', upgrade: 'websocket', 'sec-websocket-key': 'k' });
+    expect(headers).toEqual({ connection: 'Upgrade', upgrade: 'websocket', 'sec-websocket-key': 'k', host: 'gw' });
   });
 });
