@@ -114,10 +114,10 @@ export class PostgresAuditSink implements AuditSink, AuditReader {
     const pool = this.#connect();
     try {
       if (!this.#headKnown) await this.#readHead(pool);
-      const records = this.#chain.link(drafts);
-      await pool.query(this.#sql.insert, columnArrays(records));
-      this.#chain.advance(records);
-      return records;
+      const batch = this.#chain.linkWithLines(drafts);
+      await pool.query(this.#sql.insert, columnArrays(batch));
+      this.#chain.advance(batch.records);
+      return batch.records;
     } catch (err) {
       this.#headKnown = false;
       if ((err as { code?: string }).code === UNIQUE_VIOLATION) {

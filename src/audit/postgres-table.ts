@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { PoolConfig } from 'pg';
+import type { LinkedBatch } from './chain.js';
 import type { AuditRecord } from './record.js';
 
 /**
@@ -75,8 +76,8 @@ function indexable(value: string | undefined): string | null {
   return value === undefined ? null : lookupKey(value);
 }
 
-/** Columns in table order. `record` is the record as hashed; the others copy fields of it for lookups. */
-export const AUDIT_COLUMNS: readonly Column[] = [
+/** Columns copying fields of the record for lookups, in table order; `record` itself follows them. */
+export const LOOKUP_COLUMNS: readonly Column[] = [
   { name: 'instance', type: 'text', of: (r) => indexable(r.instance) },
   { name: 'seq', type: 'bigint', of: (r) => r.seq },
   { name: 'id', type: 'text', of: (r) => indexable(r.id) },
@@ -92,21 +93,22 @@ export const AUDIT_COLUMNS: readonly Column[] = [
   { name: 'request_id', type: 'text', of: (r) => indexable(r.request?.id) },
   { name: 'prev_hash', type: 'text', of: (r) => r.prevHash },
   { name: 'hash', type: 'text', of: (r) => r.hash },
-  // JSON.stringify escapes NUL and lone surrogates, so the stored text is exactly what was hashed.
-  { name: 'record', type: 'text', of: (r) => JSON.stringify(r) },
 ];
 
-export const LOOKUP_COLUMNS = AUDIT_COLUMNS.filter(({ name }) => name !== 'record');
-
-/** One array per column: the parameters of an `INSERT … SELECT * FROM unnest(…)`. */
-export function columnArrays(records: readonly AuditRecord[]): ColumnValue[][] {
-  return AUDIT_COLUMNS.map((column) => records.map(column.of));
+/**
+ * One array per column, the parameters of an `INSERT … SELECT * FROM unnest(…)`. The `record`
+ * column takes the chain's own line: the canonical text that was hashed (JSON escapes NUL), plus
+ * `hash`, so nothing is serialised a second time.
+ */
+export function columnArrays(batch: LinkedBatch): ColumnValue[][] {
+  return [...LOOKUP_COLUMNS.map((column) => batch.records.map(column.of)), batch.lines.map((line) => line.trimEnd())];
 }
 
 /** `INSERT` of any number of rows with one parameter per column, far below the 65535 limit. */
 export function insertStatement(table: string): string {
-  const names = AUDIT_COLUMNS.map(({ name }) => name).join(', ');
-  const arrays = AUDIT_COLUMNS.map(({ type }, i) => `$${i + 1}::${type}[]`).join(', ');
+  const columns = [...LOOKUP_COLUMNS, { name: 'record', type: 'text' }];
+  const names = columns.map(({ name }) => name).join(', ');
+  const arrays = columns.map(({ type }, i) => `$${i + 1}::${type}[]`).join(', ');
   return `INSERT INTO ${tableIdentifier(table)} (${names}) SELECT * FROM unnest(${arrays})`;
 }
 
