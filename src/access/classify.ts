@@ -1,4 +1,5 @@
 import { GatewayError } from '../errors.js';
+import { rawHeaderValues } from '../http/headers.js';
 
 export type Classification =
   | { kind: 'grant' }
@@ -27,23 +28,14 @@ export function classifyRequest(method: string, rawTarget: string, rawHeaders: r
   const rawPath = q === -1 ? rawTarget : rawTarget.slice(0, q);
   if (rawPath === options.btgPath) return { kind: 'grant' };
   if (method === 'GET' && rawPath === JWKS_PATH) return { kind: 'jwks' };
-  const values = headerValues(rawHeaders, options.btgHeader);
+  const values = rawHeaderValues(rawHeaders, options.btgHeader);
   return values.length === 0 ? { kind: 'passthrough' } : { kind: 'btg', values };
 }
 
 /** The BTG header's token when there is one, shape-checked; undefined when the header is absent. */
 export function btgHeaderToken(rawHeaders: readonly string[], options: ClassifyOptions): string | undefined {
-  const values = headerValues(rawHeaders, options.btgHeader);
+  const values = rawHeaderValues(rawHeaders, options.btgHeader);
   return values.length === 0 ? undefined : btgTokenOf(values, options);
-}
-
-function headerValues(rawHeaders: readonly string[], name: string): string[] {
-  const wanted = name.toLowerCase();
-  const values: string[] = [];
-  for (let i = 0; i + 1 < rawHeaders.length; i += 2) {
-    if (rawHeaders[i]!.toLowerCase() === wanted) values.push(rawHeaders[i + 1]!);
-  }
-  return values;
 }
 
 /**

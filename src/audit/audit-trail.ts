@@ -79,8 +79,12 @@ export class AuditTrail {
   }
 
   async #drain(): Promise<void> {
-    while (this.#queue.length > 0) await this.#commit(this.#queue.splice(0));
-    this.#draining = undefined;
+    try {
+      while (this.#queue.length > 0) await this.#commit(this.#queue.splice(0));
+    } finally {
+      // Whatever happened, the next write must start a new drain rather than wait on this one.
+      this.#draining = undefined;
+    }
   }
 
   async #commit(batch: Pending[]): Promise<void> {

@@ -1,7 +1,7 @@
 import { createHash, type Hash } from 'node:crypto';
 import type { Transform } from 'node:stream';
 import { constants, createBrotliDecompress, createGunzip, createInflate } from 'node:zlib';
-import { rawHeaderValue } from '../http/headers.js';
+import { rawHeaderValues } from '../http/headers.js';
 import type { ResponseObserver } from '../proxy/forwarder.js';
 import type { AuditResponseInfo } from './record.js';
 
@@ -29,8 +29,8 @@ export class ResponseTap implements ResponseObserver {
 
   onHeaders(status: number, headers: readonly string[]): void {
     this.status = status;
-    this.contentType = rawHeaderValue(headers, 'content-type');
-    this.contentEncoding = rawHeaderValue(headers, 'content-encoding')?.toLowerCase();
+    this.contentType = rawHeaderValues(headers, 'content-type')[0];
+    this.contentEncoding = rawHeaderValues(headers, 'content-encoding')[0]?.toLowerCase();
   }
 
   onSent(chunk: Uint8Array): void {

@@ -11,7 +11,8 @@ import type { GatewayMetrics } from '../metrics.js';
 import type { GrantNotifier } from '../notify/grant-notifier.js';
 import type { Runtime } from '../runtime.js';
 import { releaseBody, type RequestContext } from '../server/request-context.js';
-import type { GrantStore } from '../store/grant-store.js';
+import type { GrantRecord, GrantStore } from '../store/grant-store.js';
+import type { BtgClaims } from './btg-token.js';
 import { enforceGrantLimits } from './grant-limits.js';
 import { authoriseGrant } from './grant-policy.js';
 import { readGrantInput, validateGrantFields } from './grant-request.js';
@@ -59,29 +60,17 @@ export class GrantEndpoint {
       await enforceGrantLimits(this.deps.store, btg.limits, caller.teamId, fields.userId);
       await this.deps.patients.requireExists(fields.pkbId);
       const { token, claims } = await runtime.tokens.issue({ ...fields, teamId: caller.teamId });
-      attempt.tokenId = claims.jti;
-      ctx.log.tokenId = claims.jti;
+      attempt.tokenId = ctx.log.tokenId = claims.jti;
       // The record is durable before the token exists for anyone but us: no audit, no grant.
-      await this.deps.audit.write(this.entry(req, ctx, attempt, 'success'));
-      const grant = { jti: claims.jti, teamId: caller.teamId, userId: fields.userId, pkbId: fields.pkbId, issuedAt: claims.iat * 1000, expiresAt: claims.exp * 1000, ...(fields.reason ? { reason: fields.reason } : {}) };
+      await this.deps.audit.write(this.entry('grant', 'success', req, ctx, attempt));
+      const grant = grantOf(claims);
       await this.deps.store.recordGrant(grant);
       this.deps.metrics.grants.inc({ outcome: 'success' });
       ctx.log.outcome = 'success';
-      this.deps.logger.info({ reqId: ctx.id, event: 'btg_grant', teamId: caller.teamId, tokenId: claims.jti, expiresAt: grant.expiresAt }, 'BTG granted');
+      this.deps.logger.info({ reqId: ctx.id, event: 'btg_grant', teamId: grant.teamId, tokenId: grant.jti, expiresAt: grant.expiresAt }, 'BTG granted');
       this.deps.notifier.notify('grant', grant);
-      const expiresIn = claims.exp - claims.iat;
       res.setHeader(btg.header, token);
-      sendJson(res, 200, {
-        message: `Consent levels set to BTG against patient ${fields.pkbId} for requestor ${fields.userId} valid until ${formatRemaining(expiresIn)}`,
-        token,
-        tokenId: claims.jti,
-        pkbId: fields.pkbId,
-        userId: fields.userId,
-        teamId: caller.teamId,
-        expiresAt: new Date(claims.exp * 1000).toISOString(),
-        expiresIn,
-        ...(fields.reason ? { reason: fields.reason } : {}),
-      });
+      sendJson(res, 200, grantedBody(token, claims));
     } catch (err) {
       await this.refused('grant', req, ctx, attempt, err);
       throw err;
@@ -98,21 +87,17 @@ export class GrantEndpoint {
         throw new GatewayError(400, 'bad_request', `Send the token to revoke in the ${runtime.config.btg.header} header`);
       }
       const claims = await runtime.tokens.verify(btgToken);
-      attempt.tokenId = claims.jti;
+      attempt.tokenId = ctx.log.tokenId = claims.jti;
       attempt.fields = { userId: claims.sub, pkbId: claims.pkbId, ...(claims.reason ? { reason: claims.reason } : {}) };
-      ctx.log.tokenId = claims.jti;
       if (claims.team !== caller.teamId) {
         throw new GatewayError(403, 'team_mismatch', 'The BTG token was issued to another team');
       }
       // Verification still accepts a token for clockToleranceSeconds past exp: so must revocation.
       await this.deps.store.revoke(claims.jti, (claims.exp + runtime.config.btg.clockToleranceSeconds) * 1000);
-      await this.deps.audit.write(this.entry(req, ctx, attempt, 'success'));
+      await this.deps.audit.write(this.entry('revoke', 'success', req, ctx, attempt));
       ctx.log.outcome = 'revoked';
       this.deps.logger.info({ reqId: ctx.id, event: 'btg_revoke', teamId: caller.teamId, tokenId: claims.jti }, 'BTG token revoked');
-      this.deps.notifier.notify('revoke', {
-        jti: claims.jti, teamId: claims.team, userId: claims.sub, pkbId: claims.pkbId,
-        issuedAt: claims.iat * 1000, expiresAt: claims.exp * 1000, ...(claims.reason ? { reason: claims.reason } : {}),
-      });
+      this.deps.notifier.notify('revoke', grantOf(claims));
       res.writeHead(204).end();
     } catch (err) {
       await this.refused('revoke', req, ctx, attempt, err);
@@ -136,17 +121,18 @@ export class GrantEndpoint {
       `BTG ${event} refused`,
     );
     try {
-      await this.deps.audit.write({ ...this.entry(req, ctx, attempt, 'failure'), event, code });
+      await this.deps.audit.write({ ...this.entry(event, 'failure', req, ctx, attempt), code });
     } catch (auditErr) {
       this.deps.logger.error({ reqId: ctx.id, err: (auditErr as Error).message }, 'could not audit a refused BTG grant/revoke');
     }
   }
 
-  private entry(req: IncomingMessage, ctx: RequestContext, attempt: Attempt, outcome: 'success' | 'failure'): AuditEntry {
+  /** A refused attempt's fields are client input: only well-formed ids go into the record. */
+  private entry(event: 'grant' | 'revoke', outcome: 'success' | 'failure', req: IncomingMessage, ctx: RequestContext, attempt: Attempt): AuditEntry {
     const { caller, fields, tokenId } = attempt;
     const reason = fields.reason?.trim().slice(0, 500);
     return {
-      event: req.method === 'DELETE' ? 'revoke' : 'grant',
+      event,
       outcome,
       ...(caller ? { teamId: caller.teamId } : {}),
       ...(fields.userId && isValidId(fields.userId) ? { userId: fields.userId } : {}),
@@ -156,4 +142,33 @@ export class GrantEndpoint {
       request: auditRequestInfo(req, ctx),
     };
   }
+}
+
+/** The grant a BTG token stands for, as the store and the notifier know it. */
+function grantOf(claims: BtgClaims): GrantRecord {
+  return {
+    jti: claims.jti,
+    teamId: claims.team,
+    userId: claims.sub,
+    pkbId: claims.pkbId,
+    issuedAt: claims.iat * 1000,
+    expiresAt: claims.exp * 1000,
+    ...(claims.reason ? { reason: claims.reason } : {}),
+  };
+}
+
+/** SPEC 2.1's 200 body, with the seed's message. */
+function grantedBody(token: string, claims: BtgClaims): Record<string, unknown> {
+  const expiresIn = claims.exp - claims.iat;
+  return {
+    message: `Consent levels set to BTG against patient ${claims.pkbId} for requestor ${claims.sub} valid until ${formatRemaining(expiresIn)}`,
+    token,
+    tokenId: claims.jti,
+    pkbId: claims.pkbId,
+    userId: claims.sub,
+    teamId: claims.team,
+    expiresAt: new Date(claims.exp * 1000).toISOString(),
+    expiresIn,
+    ...(claims.reason ? { reason: claims.reason } : {}),
+  };
 }

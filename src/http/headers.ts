@@ -77,12 +77,14 @@ export function downstreamResponseHeaders(rawHeaders: readonly string[]): string
   return out;
 }
 
-/** The first value of a header in a flat raw list, by case-insensitive name. */
-export function rawHeaderValue(rawHeaders: readonly string[], name: string): string | undefined {
-  for (let i = 0; i < rawHeaders.length; i += 2) {
-    if (rawHeaders[i]!.toLowerCase() === name) return rawHeaders[i + 1];
+/** Every value of a header in a flat raw list, by case-insensitive name, in order. */
+export function rawHeaderValues(rawHeaders: readonly string[], name: string): string[] {
+  const wanted = name.toLowerCase();
+  const values: string[] = [];
+  for (let i = 0; i + 1 < rawHeaders.length; i += 2) {
+    if (rawHeaders[i]!.toLowerCase() === wanted) values.push(rawHeaders[i + 1]!);
   }
-  return undefined;
+  return values;
 }
 
 /**

@@ -83,10 +83,6 @@ export class Forwarder {
     });
   }
 
-  get upstreamHost(): string {
-    return new URL(this.settings.url).host;
-  }
-
   async forward(res: ServerResponse, request: ForwardRequest): Promise<ForwardResult> {
     // undici takes an EventEmitter as a signal; an AbortController per request costs noticeably more.
     const abort = new EventEmitter();
