@@ -15,7 +15,7 @@ import type { GrantRecord, GrantStore } from '../store/grant-store.js';
 import type { BtgClaims } from './btg-token.js';
 import { enforceGrantLimits } from './grant-limits.js';
 import { authoriseGrant } from './grant-policy.js';
-import { readGrantInput, validateGrantFields } from './grant-request.js';
+import { queryGrantFields, readGrantInput, validateGrantFields } from './grant-request.js';
 import type { PatientLookup } from './patient-lookup.js';
 import { formatRemaining } from './validity.js';
 
@@ -52,6 +52,7 @@ export class GrantEndpoint {
     const { btg } = runtime.config;
     const attempt: Attempt = { fields: {} };
     try {
+      attempt.fields = knownBeforeBody(req);
       const caller = await this.authenticate(req, ctx, attempt);
       authoriseGrant(caller, btg);
       releaseBody(ctx, res);
@@ -141,6 +142,18 @@ export class GrantEndpoint {
       ...(reason ? { reason } : {}),
       request: auditRequestInfo(req, ctx),
     };
+  }
+}
+
+/**
+ * The query-string fields, so that a refusal before the body is read still names the patient asked
+ * for. Malformed ones are left for validation to refuse in SPEC order (authentication first).
+ */
+function knownBeforeBody(req: IncomingMessage): Record<string, string> {
+  try {
+    return queryGrantFields(req);
+  } catch {
+    return {};
   }
 }
 

@@ -16,7 +16,7 @@ const FIELDS = ['userId', 'pkbId', 'reason'] as const;
  * places with different values is refused rather than guessed at.
  */
 export async function readGrantInput(req: IncomingMessage, maxBytes: number): Promise<Record<string, string>> {
-  const fromQuery = fieldsOf(new URLSearchParams(req.url?.split('?')[1] ?? ''), 'query string');
+  const fromQuery = queryGrantFields(req);
   const body = await readBody(req, maxBytes);
   const fromBody = body.length === 0 ? {} : parseBody(body, req.headers['content-type']);
   const merged: Record<string, string> = { ...fromQuery };
@@ -27,6 +27,11 @@ export async function readGrantInput(req: IncomingMessage, maxBytes: number): Pr
     merged[name] = value;
   }
   return merged;
+}
+
+/** The fields given in the query string alone: known before the body is read. */
+export function queryGrantFields(req: IncomingMessage): Record<string, string> {
+  return fieldsOf(new URLSearchParams(req.url?.split('?')[1] ?? ''), 'query string');
 }
 
 /** Pure validation of the fields, in SPEC order, with messages that say what to fix. */

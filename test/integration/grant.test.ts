@@ -82,6 +82,10 @@ describe('POST /btg', () => {
     const patient = await grant({ userId: 'sam', pkbId: 'p-100' }, await gw.callerToken({ user_type: 'PATIENT' }));
     expect(patient.status).toBe(401);
     expect(patient.json().message).toBe(PATIENT_MESSAGE);
+    const byQuery = await send(`${gw.url}/btg?userId=sam&pkbId=p-101`, { method: 'POST', headers: { authorization: `Bearer ${await gw.callerToken({ user_type: 'PATIENT' })}` } });
+    expect(recordsFor(gw.dir, byQuery.headers['x-request-id'] as string)).toEqual([
+      expect.objectContaining({ event: 'grant', outcome: 'failure', code: 'unauthorized', pkbId: 'p-101', userId: 'sam' }),
+    ]);
     const team = await grant({ userId: 'dr.c', pkbId: 'p-100' }, await gw.callerToken({ team: 'team-c' }));
     expect(team.status).toBe(401);
     expect(team.json().message).toBe('Method requires a user within scope(s) CLINICIAN and BTG functionality enabled but team team-c does not have BTG functionality enabled');
