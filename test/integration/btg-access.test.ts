@@ -26,6 +26,20 @@ function btgGet(target: string, headers: Record<string, string> = {}): Promise<C
   return send(`${gw.url}${target}`, { headers: { authorization: `Bearer ${clinician}`, breaktheglass: btg.token, ...headers } });
 }
 
+/** A gateway whose upstream went away after a grant was issued through it. */
+async function withUpstreamGone(test: (down: RunningGateway, caller: string, token: string) => Promise<void>): Promise<void> {
+  const doomed = await new RecordingUpstream().start();
+  const down = await startTestGateway(doomed.url);
+  try {
+    const caller = await down.callerToken();
+    const issued = (await send(`${down.url}/btg?userId=u&pkbId=p1`, { method: 'POST', headers: { authorization: `Bearer ${caller}` } })).json();
+    await doomed.stop();
+    await test(down, caller, issued.token as string);
+  } finally {
+    await down.stop();
+  }
+}
+
 /** For targets an HTTP client would normalise before sending. */
 async function btgRaw(target: string): Promise<ClientResponse> {
   const raw = await sendRaw(gw.port, `GET ${target} HTTP/1.1\r\nHost: gw\r\nAuthorization: Bearer ${clinician}\r\nbreaktheglass: ${btg.token}\r\nConnection: close\r\n\r\n`);
@@ -213,22 +227,15 @@ describe('revocation near expiry', () => {
 
 describe('upstream failures on BTG requests', () => {
   it('answers 502 and audits the response as a failure', async () => {
-    const doomed = await new RecordingUpstream().start();
-    const down = await startTestGateway(doomed.url);
-    try {
-      const caller = await down.callerToken();
-      const issued = (await send(`${down.url}/btg?userId=u&pkbId=p1`, { method: 'POST', headers: { authorization: `Bearer ${caller}` } })).json();
-      await doomed.stop();
-      const res = await send(`${down.url}/patients/p1`, { headers: { authorization: `Bearer ${caller}`, breaktheglass: issued.token as string } });
+    await withUpstreamGone(async (down, caller, token) => {
+      const res = await send(`${down.url}/patients/p1`, { headers: { authorization: `Bearer ${caller}`, breaktheglass: token } });
       expect(res.status).toBe(502);
       const id = res.headers['x-request-id'] as string;
       await expect.poll(() => recordsFor(down.dir, id).map((r) => r.event)).toEqual(['access', 'response']);
       const response = recordsFor(down.dir, id)[1]!;
       expect(response).toMatchObject({ outcome: 'failure', code: 'upstream_unavailable', response: { status: 502, bytes: res.body.length } });
       expect(response.response!.sha256).toBe(createHash('sha256').update(res.body).digest('hex'));
-    } finally {
-      await down.stop();
-    }
+    });
   });
 });
 
@@ -245,16 +252,11 @@ describe('WebSocket upgrades with a BTG header', () => {
   });
 
   it('are audited as upstream_unavailable when upstream cannot be reached, with the digest of the 502 sent', async () => {
-    const doomed = await new RecordingUpstream().start();
-    const down = await startTestGateway(doomed.url);
-    try {
-      const caller = await down.callerToken();
-      const issued = (await send(`${down.url}/btg?userId=u&pkbId=p1`, { method: 'POST', headers: { authorization: `Bearer ${caller}` } })).json();
-      await doomed.stop();
+    await withUpstreamGone(async (down, caller, token) => {
       const raw = await sendRaw(
         down.port,
         `GET /patients/p1/stream HTTP/1.1\r\nHost: gw\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\n` +
-          `Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nAuthorization: Bearer ${caller}\r\nbreaktheglass: ${issued.token as string}\r\n\r\n`,
+          `Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nAuthorization: Bearer ${caller}\r\nbreaktheglass: ${token}\r\n\r\n`,
       );
       expect(raw).toMatch(/^HTTP\/1\.1 502/);
       const access = auditRecords(down.dir).find((r) => r.event === 'access')!;
@@ -264,9 +266,7 @@ describe('WebSocket upgrades with a BTG header', () => {
         code: 'upstream_unavailable',
         response: { status: 502, bytes: Buffer.byteLength(raw, 'latin1'), sha256: createHash('sha256').update(Buffer.from(raw, 'latin1')).digest('hex') },
       });
-    } finally {
-      await down.stop();
-    }
+    });
   });
 
   it('are refused before the handshake for another patient', async () => {
