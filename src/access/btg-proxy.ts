@@ -84,10 +84,7 @@ export class BtgProxy {
     const result = await this.deps.forwarder.forward(res, {
       method: req.method!,
       target: req.url!,
-      headers: upstreamRequestHeaders(req.rawHeaders, {
-        drop: this.dropHeaders,
-        add: [...forwardingHeaders(ctx), ...identityHeaders(runtime.config.upstream.btgHeaders, allowed.claims)],
-      }),
+      headers: upstreamRequestHeaders(req.rawHeaders, { drop: this.dropHeaders, add: this.gatewayHeaders(ctx, runtime, allowed) }),
       body: hasRequestBody(req) ? req : null,
       observer: tap,
     });
@@ -101,10 +98,7 @@ export class BtgProxy {
   async handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer, ctx: RequestContext, headerValues: string[], runtime: Runtime): Promise<void> {
     const request = auditRequestInfo(req, ctx);
     const allowed = await this.admit(req, ctx, headerValues, runtime, request);
-    sanitiseUpgradeHeaders(req.headers, req.rawHeaders, this.dropHeaders);
-    for (const [name, value] of [...forwardingHeaders(ctx), ...identityHeaders(runtime.config.upstream.btgHeaders, allowed.claims)]) {
-      req.headers[name.toLowerCase()] = value;
-    }
+    sanitiseUpgradeHeaders(req.headers, req.rawHeaders, { drop: this.dropHeaders, add: this.gatewayHeaders(ctx, runtime, allowed) });
     const tap = new ResponseTap('digest', 0);
     let answered = false;
     let upstreamFailed = false;
@@ -124,6 +118,11 @@ export class BtgProxy {
         upstreamFailed = true;
       },
     });
+  }
+
+  /** X-Forwarded-*, X-Request-Id and the identity headers upstream may trust, for HTTP and upgrades alike. */
+  private gatewayHeaders(ctx: RequestContext, runtime: Runtime, allowed: Allowed): Array<readonly [string, string]> {
+    return [...forwardingHeaders(ctx), ...identityHeaders(runtime.config.upstream.btgHeaders, allowed.claims)];
   }
 
   /** Runs every check in SPEC order and makes the `access` record durable; refusals are audited. */

@@ -90,18 +90,19 @@ export function rawHeaderValues(rawHeaders: readonly string[], name: string): st
 /**
  * For WebSocket upgrades http-proxy copies `req.headers`, so hygiene happens on that object: the
  * same removals as for HTTP, except the `connection`/`upgrade` pair the handshake needs and `host`,
- * which http-proxy rewrites itself.
+ * which http-proxy rewrites itself; then the gateway's own headers are set, as `add` does for HTTP.
  */
 export function sanitiseUpgradeHeaders(
   headers: Record<string, string | string[] | undefined>,
   rawHeaders: readonly string[],
-  drop: ReadonlySet<string>,
+  options: UpstreamHeaderOptions,
 ): void {
   const named = connectionNamedHeaders(rawHeaders);
   for (const name of Object.keys(headers)) {
     const lower = name.toLowerCase();
     if (lower === 'connection' || lower === 'upgrade' || lower === 'host') continue;
-    if (drop.has(lower) || HOP_BY_HOP.has(lower) || REPLACED_ON_REQUEST.has(lower) || named.has(lower)) delete headers[name];
+    if (options.drop.has(lower) || HOP_BY_HOP.has(lower) || REPLACED_ON_REQUEST.has(lower) || named.has(lower)) delete headers[name];
   }
   headers.connection = 'Upgrade';
+  for (const [name, value] of options.add) headers[name.toLowerCase()] = value;
 }

@@ -51,8 +51,7 @@ export class MainHandler {
     const runtime = this.deps.runtime();
     const route = classifyRequest(req.method ?? 'GET', req.url!, req.rawHeaders, runtime.classify);
     if (route.kind === 'btg') return this.deps.btg.handleUpgrade(req, socket, head, ctx, route.values, runtime);
-    sanitiseUpgradeHeaders(req.headers, req.rawHeaders, this.deps.reservedHeaders);
-    for (const [name, value] of forwardingHeaders(ctx)) req.headers[name] = value;
+    sanitiseUpgradeHeaders(req.headers, req.rawHeaders, { drop: this.deps.reservedHeaders, add: forwardingHeaders(ctx) });
     this.deps.webSockets.forward(req, socket, head);
   }
 
@@ -91,7 +90,8 @@ export class MainHandler {
       headers: upstreamRequestHeaders(req.rawHeaders, { drop: this.deps.reservedHeaders, add: forwardingHeaders(ctx) }),
       body: hasRequestBody(req) ? req : null,
     });
-    if (result.error) throw result.error;
+    // A client that went away has nobody left to answer; anything else is answered as an error.
+    if (result.error && !result.clientAborted) throw result.error;
   }
 
   private fail(res: ServerResponse, ctx: RequestContext, err: unknown): void {

@@ -37,7 +37,7 @@ describe('sanitiseUpgradeHeaders', () => {
       breaktheglass: 'tok', 'sec-websocket-key': 'k', host: 'gw', forwarded: 'for=6.6.6.6', 'x-forwarded-host': 'evil',
       'x-request-id': 'client', expect: '100-continue',
     };
-    sanitiseUpgradeHeaders(headers, ['Connection', 'Upgrade, X-Secret'], new Set(['breaktheglass']));
-    expect(headers).toEqual({ connection: 'Upgrade', upgrade: 'websocket', 'sec-websocket-key': 'k', host: 'gw' });
+    sanitiseUpgradeHeaders(headers, ['Connection', 'Upgrade, X-Secret'], { drop: new Set(['breaktheglass']), add: [['X-Request-Id', 'gw-id']] });
+    expect(headers).toEqual({ connection: 'Upgrade', upgrade: 'websocket', 'sec-websocket-key': 'k', host: 'gw', 'x-request-id': 'gw-id' });
   });
 });
