@@ -1,8 +1,8 @@
+import { EventEmitter } from 'node:events';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Writable } from 'node:stream';
 import { Pool } from 'undici';
 import { GatewayError } from '../errors.js';
-import { EventEmitter } from 'node:events';
 import { downstreamResponseHeaders } from '../http/headers.js';
 import { statusClass, type GatewayMetrics } from '../metrics.js';
 
@@ -153,10 +153,6 @@ export class Forwarder {
 
   async close(): Promise<void> {
     await this.pool.close();
-  }
-
-  async destroy(): Promise<void> {
-    await this.pool.destroy();
   }
 }
 

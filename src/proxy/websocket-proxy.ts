@@ -3,11 +3,6 @@ import type { Duplex } from 'node:stream';
 import httpProxy from 'http-proxy';
 import type { Logger } from '../logger.js';
 
-/**
- * WebSocket upgrades go through http-proxy, which handles the handshake and splices the sockets;
- * ordinary HTTP goes through the undici Forwarder, which is cheaper per request. Header hygiene
- * happens on `req.headers` before this is called, because http-proxy copies them as they are.
- */
 /** What an audited upgrade wants to know about its socket. */
 export interface UpgradeObserver {
   /** Every byte written to the client, handshake (or refusal) included, in order. */
@@ -16,6 +11,11 @@ export interface UpgradeObserver {
   onUpstreamFailed(): void;
 }
 
+/**
+ * WebSocket upgrades go through http-proxy, which handles the handshake and splices the sockets;
+ * ordinary HTTP goes through the undici Forwarder, which is cheaper per request. Header hygiene
+ * happens on `req.headers` before this is called, because http-proxy copies them as they are.
+ */
 export class WebSocketProxy {
   private readonly proxy: httpProxy;
   private readonly sockets = new Map<Duplex, UpgradeObserver | undefined>();

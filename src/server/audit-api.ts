@@ -1,6 +1,5 @@
 import { timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-
 import type { AuditReader, AuditWriter } from '../audit/sink.js';
 import { auditRequestInfo } from '../audit/request-info.js';
 import { GatewayError } from '../errors.js';
