@@ -3,6 +3,7 @@ import type { ClassifyOptions } from './access/classify.js';
 import { compileRoutes } from './access/route-matcher.js';
 import { createTokenService, type JoseTokenService } from './btg/jose-token-service.js';
 import { loadSigningKeys } from './btg/signing-keys.js';
+import { ConfigError } from './config/load.js';
 import type { GatewayConfig } from './config/schema.js';
 import type { Logger } from './logger.js';
 
@@ -27,7 +28,20 @@ export interface RuntimeOptions {
   previous?: Runtime;
 }
 
+/**
+ * Derives the runtime from a validated config. What can still be wrong at this point (a key file
+ * missing or of the wrong type, a route rule that does not compile) is a configuration problem, and
+ * is reported as one: exit 2 at start-up, a rejected reload, a failed `check-config`.
+ */
 export async function buildRuntime(config: GatewayConfig, options: RuntimeOptions): Promise<Runtime> {
+  try {
+    return await derive(config, options);
+  } catch (err) {
+    throw new ConfigError('(keys and routes)', [(err as Error).message]);
+  }
+}
+
+async function derive(config: GatewayConfig, options: RuntimeOptions): Promise<Runtime> {
   const access: AccessPolicy = { methods: new Set(config.btg.methods), routes: compileRoutes(config.btg.routes) };
   const previous = options.previous;
   const keep = previous?.ephemeralKeys === true && sameSigning(config, previous);

@@ -1,9 +1,17 @@
+import { isIP } from 'node:net';
 import { z } from 'zod';
 
 /**
  * The one description of the YAML configuration (SPEC section 5). Defaults live here and nowhere
  * else; `config/gateway.schema.json` is generated from this for editors (`npm run schema`).
  */
+
+function isAddressOrCidr(entry: string): boolean {
+  const [address = '', prefix, extra] = entry.split('/');
+  const family = isIP(address);
+  if (family === 0 || extra !== undefined) return false;
+  return prefix === undefined || (/^\d{1,3}$/.test(prefix) && Number(prefix) <= (family === 4 ? 32 : 128));
+}
 
 const hostSchema = z.string().min(1);
 const portSchema = z.number().int().min(0).max(65535);
@@ -17,7 +25,7 @@ const serverSchema = z.strictObject({
   host: hostSchema.default('127.0.0.1'),
   port: portSchema.default(8080),
   /** IPs or CIDRs whose X-Forwarded-* headers are believed. Everyone else's are replaced. */
-  trustedProxies: z.array(z.string().min(1)).default([]),
+  trustedProxies: z.array(z.string().refine(isAddressOrCidr, 'expected an IP address or CIDR')).default([]),
   shutdownTimeoutMs: durationMs.default(10_000),
   /** Headers larger than this are refused by Node before any of our code runs. */
   maxHeaderBytes: z.number().int().min(1024).default(16_384),

@@ -40,6 +40,17 @@ describe('btg-gateway CLI', () => {
     expect(result.stderr).toContain('callerAuth.jwt: required when callerAuth.type is jwt');
   });
 
+  it('check-config also fails what start-up would: unreadable keys, route rules that do not compile (exit 2)', () => {
+    const base = 'callerAuth:\n  jwt:\n    jwksUrl: http://127.0.0.1:9/jwks\n';
+    const badKey = cli(['check-config', '--config', tempConfig(`${base}btg:\n  signing: {alg: EdDSA, keyFile: /nonexistent/key.jwk}\n`)]);
+    expect(badKey.status).toBe(2);
+    expect(badKey.stderr).toContain('btg.signing.keyFile');
+    const badRoute = cli(['check-config', '--config', tempConfig(`${base}btg:\n  routes: [{path: "/p/{pkbId}/{pkbId}"}]\n`)]);
+    expect(badRoute.status).toBe(2);
+    expect(badRoute.stderr).toContain('btg.routes');
+    expect(cli(['check-config', '--config', tempConfig(base)]).stdout).toContain('note: no btg.signing key is configured');
+  });
+
   it('check-config on a missing file or without --config is a usage error (exit 2)', () => {
     expect(cli(['check-config', '--config', '/nonexistent/gateway.yaml']).status).toBe(2);
     expect(cli(['check-config']).status).toBe(2);

@@ -92,6 +92,14 @@ describe('config loading', () => {
     expect(problemsOf(`${MINIMAL}server: {}\nserver: {}\n`)[0]).toMatch(/^YAML: .*unique/i);
   });
 
+  it('refuses trusted proxies that are not addresses or CIDRs', () => {
+    expect(problemsOf(`${MINIMAL}server:\n  trustedProxies: [10.0.0.0/8, ::1, localhost, 10.0.0.0/33, 1.2.3.4/8/1]\n`)).toEqual([
+      'server.trustedProxies[2]: expected an IP address or CIDR',
+      'server.trustedProxies[3]: expected an IP address or CIDR',
+      'server.trustedProxies[4]: expected an IP address or CIDR',
+    ]);
+  });
+
   it('requires callerAuth', () => {
     expect(problemsOf('server: {port: 1}\n')).toEqual(['callerAuth: required (expected object)']);
   });

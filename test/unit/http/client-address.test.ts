@@ -22,8 +22,4 @@ describe('clientAddress', () => {
   it('drops garbage hops a trusted proxy passed along', () => {
     expect(clientAddress(request('::1', { 'x-forwarded-for': 'not-an-ip, 198.51.100.9' }), trusted).forwardedFor).toBe('198.51.100.9, ::1');
   });
-
-  it('rejects a malformed trustedProxies entry at start-up', () => {
-    expect(() => compileTrustedProxies(['10.0.0.0/8', 'localhost'])).toThrow(/server\.trustedProxies: "localhost"/);
-  });
 });
