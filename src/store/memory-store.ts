@@ -44,8 +44,8 @@ export class MemoryGrantStore implements GrantStore {
     this.grants.set(grant.jti, { grant, revoked: false }, { ttl: this.remaining(grant.expiresAt) });
   }
 
-  async revoke(jti: string, expiresAt: number): Promise<void> {
-    this.revoked.set(jti, true, { ttl: this.remaining(expiresAt) });
+  async revoke(jti: string, until: number): Promise<void> {
+    this.revoked.set(jti, true, { ttl: this.remaining(until) });
     // The listing keeps it (hidden from activeGrants) so the full-store guard above still counts it.
     const stored = this.grants.get(jti);
     if (stored) stored.revoked = true;

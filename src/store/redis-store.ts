@@ -109,11 +109,11 @@ export class RedisGrantStore implements GrantStore {
     });
   }
 
-  revoke(jti: string, expiresAt: number): Promise<void> {
+  revoke(jti: string, until: number): Promise<void> {
     return this.run('revoke', async () => {
       const results = await this.client
         .multi()
-        .set(this.key('revoked', jti), '1', 'PX', this.remaining(expiresAt))
+        .set(this.key('revoked', jti), '1', 'PX', this.remaining(until))
         .zrem(this.indexKey(), jti)
         .del(this.key('grant', jti))
         .exec();
